@@ -1,1 +1,364 @@
-//! placeholder
+//! The Gatehouse storage port.
+//!
+//! Everything the server persists goes through [`Store`], split into one sub-trait per
+//! aggregate. Each method's documentation is its contract; [`conformance::run_all`] (feature
+//! `conformance`) proves the contract for a backend, and every backend runs it unchanged.
+//!
+//! General rules, true of every method:
+//! - "Not found" is `Ok(None)` (or `false`), never an error.
+//! - Records are scoped by environment: a lookup with the wrong `env_id` finds nothing.
+//! - Secrets are looked up by [`SecretHash`]; clear values never reach the store.
+//! - Timestamps are passed in (`now`); a backend never reads the clock for protocol decisions.
+//!   "Expired at `now`" means `expires_at <= now`.
+//! - Creating a record whose key exists is [`StoreError::Conflict`].
+//! - Errors are for the unexpected: a duplicate key is [`StoreError::Conflict`]; a database
+//!   that cannot be reached is [`StoreError::Unavailable`]; anything else is
+//!   [`StoreError::Corrupt`] or [`StoreError::Other`].
+
+pub mod records;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+pub use gatehouse_oauth::secret::SecretHash;
+pub use records::*;
+
+/// A boxed error source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A record with the same key already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database could not be reached or is busy beyond the timeout; retryable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Stored data could not be decoded.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Any other failure.
+    #[error("storage error: {0}")]
+    Other(#[source] BoxError),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of redeeming an authorization code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// This call redeemed it. The caller still checks expiry and bindings.
+    First(AuthCodeRecord),
+    /// It had been redeemed before (RFC 6749 §4.1.2: the caller then revokes the grant).
+    Replayed(AuthCodeRecord),
+    /// No such code in this environment.
+    Missing,
+}
+
+/// The outcome of presenting a refresh token for rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was live; it is now rotated and the successor stored.
+    Rotated,
+    /// The presented token was rotated less than `grace` seconds ago and its successor is
+    /// still live (unrotated, unrevoked): a parallel refresh. Nothing changed; the sealed
+    /// successor given at that rotation is returned so the caller can hand out the same one.
+    Grace {
+        /// Bytes passed as `sealed_successor` when the token was rotated.
+        sealed_successor: Vec<u8>,
+    },
+    /// The presented token had been rotated and is not in its grace window (or its successor
+    /// moved on): token reuse. The whole grant (family) is now revoked (RFC 9700 §4.14.2).
+    Reused {
+        /// The revoked grant.
+        grant_id: String,
+    },
+    /// The token or its grant is revoked; nothing changed.
+    Revoked,
+    /// No such token in this environment.
+    Missing,
+}
+
+/// Environments.
+#[async_trait]
+pub trait EnvironmentStore: Send + Sync {
+    /// Creates an environment. `Conflict` if the id exists.
+    async fn create_environment(&self, env: &EnvironmentRecord) -> StoreResult<()>;
+    /// One environment.
+    async fn get_environment(&self, id: &str) -> StoreResult<Option<EnvironmentRecord>>;
+    /// All environments, ordered by creation time then id.
+    async fn list_environments(&self) -> StoreResult<Vec<EnvironmentRecord>>;
+    /// Replaces issuer, profile and settings. Returns whether it existed.
+    async fn update_environment(&self, env: &EnvironmentRecord) -> StoreResult<bool>;
+    /// A number that increases whenever any process changes an environment, a signing key or
+    /// a resource, so servers can cache those and notice changes made by the CLI.
+    async fn generation(&self) -> StoreResult<i64>;
+}
+
+/// Signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Adds a key. `Conflict` if the kid exists.
+    async fn insert_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Keys of an environment with `removed_at` unset or in the future of `now`, ordered by
+    /// `activates_at` then `kid`.
+    async fn list_keys(&self, env_id: &str, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Sets `retired_at` and `removed_at` of a key. Returns whether it existed.
+    async fn retire_key(
+        &self,
+        env_id: &str,
+        kid: &str,
+        retired_at: Timestamp,
+        removed_at: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// MCP servers (resources).
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Adds a resource. `Conflict` if the id exists or another resource of the environment
+    /// has the same `uri`.
+    async fn create_resource(&self, r: &ResourceRecord) -> StoreResult<()>;
+    /// One resource.
+    async fn get_resource(&self, env_id: &str, id: &str) -> StoreResult<Option<ResourceRecord>>;
+    /// The environment's resources ordered by creation time then id.
+    async fn list_resources(&self, env_id: &str) -> StoreResult<Vec<ResourceRecord>>;
+    /// Replaces name, uri, scopes, ttl and policy. Returns whether it existed.
+    async fn update_resource(&self, r: &ResourceRecord) -> StoreResult<bool>;
+    /// Deletes a resource. Returns whether it existed.
+    async fn delete_resource(&self, env_id: &str, id: &str) -> StoreResult<bool>;
+}
+
+/// Clients and their secrets.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Adds a client with its initial secrets, atomically. `Conflict` if the client_id exists.
+    async fn create_client(
+        &self,
+        c: &ClientRecord,
+        secrets: &[ClientSecretRecord],
+    ) -> StoreResult<()>;
+    /// One client of an environment (disabled ones included).
+    async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRecord>>;
+    /// Clients of an environment, newest first.
+    async fn list_clients(&self, env_id: &str) -> StoreResult<Vec<ClientRecord>>;
+    /// The client's secrets (expired ones included; the caller checks expiry).
+    async fn client_secrets(
+        &self,
+        env_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Vec<ClientSecretRecord>>;
+    /// Adds a secret to an existing client. Returns false if the client does not exist.
+    async fn add_client_secret(&self, s: &ClientSecretRecord) -> StoreResult<bool>;
+    /// Enables or disables a client. Returns whether it existed.
+    async fn set_client_disabled(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        disabled: bool,
+    ) -> StoreResult<bool>;
+    /// Records a successful use. Returns whether it existed.
+    async fn touch_client(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Deletes a client and its secrets. Its grants and tokens stay until they expire, but
+    /// stop working: nothing can authenticate as the client any more. Returns whether it
+    /// existed.
+    async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<bool>;
+}
+
+/// End users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user. `Conflict` if the id exists or the email (lower-cased by the caller) is
+    /// taken in the environment.
+    async fn create_user(&self, u: &UserRecord) -> StoreResult<()>;
+    /// By id.
+    async fn get_user(&self, env_id: &str, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// By exact (lower-case) email.
+    async fn get_user_by_email(&self, env_id: &str, email: &str)
+    -> StoreResult<Option<UserRecord>>;
+    /// Users of an environment ordered by email.
+    async fn list_users(&self, env_id: &str) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces name, password hash and disabled flag. Returns whether it existed.
+    async fn update_user(&self, u: &UserRecord) -> StoreResult<bool>;
+}
+
+/// Browser sessions and pending authorizations.
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    /// Adds a session.
+    async fn create_session(&self, s: &SessionRecord) -> StoreResult<()>;
+    /// A session that has not expired at `now`.
+    async fn get_session(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Deletes a session. Returns whether it existed.
+    async fn delete_session(&self, env_id: &str, hash: &SecretHash) -> StoreResult<bool>;
+    /// Adds a pending authorization.
+    async fn create_pending(&self, p: &PendingAuthorizationRecord) -> StoreResult<()>;
+    /// A pending authorization that has not expired at `now`.
+    async fn get_pending(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingAuthorizationRecord>>;
+    /// Records who logged in for a pending authorization. Returns false if it is gone or expired.
+    async fn set_pending_user(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        user_id: &str,
+        auth_time: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Removes and returns a pending authorization that has not expired, atomically: of any
+    /// number of concurrent callers exactly one gets `Some`.
+    async fn take_pending(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingAuthorizationRecord>>;
+}
+
+/// Consents and grants.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// The consent of a user for a client and resource.
+    async fn get_consent(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_id: &str,
+    ) -> StoreResult<Option<ConsentRecord>>;
+    /// Creates the consent, or replaces its scope and `updated_at` (keeping `granted_at`).
+    async fn upsert_consent(&self, c: &ConsentRecord) -> StoreResult<()>;
+    /// Consents of a user, or of a client (`None` = any), ordered by `granted_at`.
+    async fn list_consents(
+        &self,
+        env_id: &str,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<ConsentRecord>>;
+    /// Deletes a consent and revokes (reason `consent_revoked`) every unrevoked grant of the
+    /// same user, client and resource, with their refresh tokens, whether or not the consent
+    /// existed. Returns whether it existed.
+    async fn revoke_consent(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Adds a grant.
+    async fn create_grant(&self, g: &GrantRecord) -> StoreResult<()>;
+    /// One grant.
+    async fn get_grant(&self, env_id: &str, id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Revokes a grant and all its refresh tokens, atomically. Revoking a revoked grant keeps
+    /// the first time and reason. Returns whether it existed.
+    async fn revoke_grant(
+        &self,
+        env_id: &str,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// Authorization codes, refresh tokens and revoked access tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Adds a code.
+    async fn create_code(&self, c: &AuthCodeRecord) -> StoreResult<()>;
+    /// Marks the code consumed at `now` and returns it, atomically: of any number of
+    /// concurrent callers exactly one gets [`Consumed::First`]; the others and all later
+    /// callers get [`Consumed::Replayed`] (with `consumed_at` set). Expiry is not checked
+    /// here (an expired code is consumed like any other, so it cannot be retried).
+    async fn consume_code(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Consumed>;
+    /// Adds a refresh token (the first of a family).
+    async fn create_refresh(&self, t: &RefreshTokenRecord) -> StoreResult<()>;
+    /// A refresh token by hash, whatever its state.
+    async fn get_refresh(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Rotates `presented` to `successor` (same grant), atomically, as [`Rotation`] describes.
+    /// A token counts as revoked if it or its grant is revoked. Expiry of the presented
+    /// token is not checked here (the caller reads it with [`TokenStore::get_refresh`]). `sealed_successor` is kept
+    /// with the rotated token for the grace window only (see [`Store::gc`]).
+    async fn rotate_refresh(
+        &self,
+        env_id: &str,
+        presented: &SecretHash,
+        successor: &RefreshTokenRecord,
+        sealed_successor: &[u8],
+        grace: i64,
+        now: Timestamp,
+    ) -> StoreResult<Rotation>;
+    /// Records that the access token `jti` is revoked until `expires_at`.
+    async fn revoke_jti(&self, env_id: &str, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
+    /// Whether the access token `jti` is revoked.
+    async fn is_jti_revoked(&self, env_id: &str, jti: &str) -> StoreResult<bool>;
+}
+
+/// Authentication log and registration gating.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events in one transaction, in order; ids increase.
+    async fn append_events(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    /// Events matching the query, newest first.
+    async fn list_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Adds an initial access token.
+    async fn create_initial_access_token(&self, t: &InitialAccessTokenRecord) -> StoreResult<()>;
+    /// An initial access token that has not expired at `now`.
+    async fn find_initial_access_token(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<InitialAccessTokenRecord>>;
+}
+
+/// Everything the server persists.
+#[async_trait]
+pub trait Store:
+    EnvironmentStore
+    + KeyStore
+    + ResourceStore
+    + ClientStore
+    + UserStore
+    + InteractionStore
+    + GrantStore
+    + TokenStore
+    + AuditStore
+{
+    /// A server-wide value (`public_url`, …).
+    async fn get_meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a server-wide value.
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Deletes what has expired at `now`: codes, pending authorizations, sessions, refresh
+    /// tokens, revoked-jti entries and keys past `removed_at`; and wipes sealed successors of
+    /// refresh tokens rotated more than 60 s before `now` (the longest grace allowed).
+    async fn gc(&self, now: Timestamp) -> StoreResult<GcReport>;
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,135 @@
+//! The authentication log and initial access tokens.
+
+use async_trait::async_trait;
+use gatehouse_store::{
+    AuditEvent, AuditQuery, AuditStore, InitialAccessTokenRecord, SecretHash, StoreResult,
+    Timestamp,
+};
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use crate::SqliteStore;
+use crate::error::DbResult;
+use crate::sql::{Filter, hash_col, json_col, to_json};
+
+const EVENT_COLUMNS: &str = "id, env_id, at_ms, correlation_id, event, outcome, error, error_detail, \
+     client_id, resource, user_id, ip, data";
+
+/// Events returned when the query sets no limit.
+const DEFAULT_LIMIT: u32 = 100;
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: row.get(0)?,
+        env_id: row.get(1)?,
+        at_ms: row.get(2)?,
+        correlation_id: row.get(3)?,
+        event: row.get(4)?,
+        outcome: row.get(5)?,
+        error: row.get(6)?,
+        error_detail: row.get(7)?,
+        client_id: row.get(8)?,
+        resource: row.get(9)?,
+        user_id: row.get(10)?,
+        ip: row.get(11)?,
+        data: json_col(row, 12)?,
+    })
+}
+
+fn iat_row(row: &Row<'_>) -> rusqlite::Result<InitialAccessTokenRecord> {
+    Ok(InitialAccessTokenRecord {
+        hash: hash_col(row, 0)?,
+        env_id: row.get(1)?,
+        description: row.get(2)?,
+        created_at: row.get(3)?,
+        expires_at: row.get(4)?,
+    })
+}
+
+/// Inserts the events in order; the id column (AUTOINCREMENT) assigns increasing ids.
+fn append_tx(tx: &Transaction<'_>, events: &[AuditEvent]) -> DbResult<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO audit_events (env_id, at_ms, correlation_id, event, outcome, error,
+             error_detail, client_id, resource, user_id, ip, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for e in events {
+        stmt.execute(params![
+            e.env_id,
+            e.at_ms,
+            e.correlation_id,
+            e.event,
+            e.outcome,
+            e.error,
+            e.error_detail,
+            e.client_id,
+            e.resource,
+            e.user_id,
+            e.ip,
+            to_json(&e.data)?
+        ])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = events.to_vec();
+        self.pool.write(move |tx| append_tx(tx, &events)).await
+    }
+
+    async fn list_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let filter = Filter::new("env_id", &q.env_id)
+            .eq("correlation_id", q.correlation_id.as_deref())
+            .eq("client_id", q.client_id.as_deref())
+            .eq("outcome", q.outcome.as_deref())
+            .eq("event", q.event.as_deref())
+            .gt("id", q.after_id);
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM audit_events {} ORDER BY id DESC LIMIT {limit}",
+                    filter.clause()
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(filter.args()), event_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn create_initial_access_token(&self, t: &InitialAccessTokenRecord) -> StoreResult<()> {
+        let t = t.clone();
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO initial_access_tokens (hash, env_id, description, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![t.hash.as_str(), t.env_id, t.description, t.created_at, t.expires_at],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_initial_access_token(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<InitialAccessTokenRecord>> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        self.pool
+            .read(move |conn| {
+                let sql = "SELECT hash, env_id, description, created_at, expires_at
+                           FROM initial_access_tokens
+                           WHERE hash = ?1 AND env_id = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+                Ok(conn.query_row(sql, params![hash.as_str(), env_id, now], iat_row).optional()?)
+            })
+            .await
+    }
+}

@@ -1,0 +1,209 @@
+//! Clients and their secrets.
+
+use async_trait::async_trait;
+use gatehouse_store::{
+    ClientKind, ClientRecord, ClientSecretRecord, ClientStore, StoreResult, Timestamp,
+};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::SqliteStore;
+use crate::error::{DbResult, other};
+use crate::sql::{hash_col, json_col, parsed_col, to_json};
+
+const COLUMNS: &str = "env_id, client_id, kind, metadata, created_at, disabled, last_used_at";
+
+fn client_row(row: &Row<'_>) -> rusqlite::Result<ClientRecord> {
+    Ok(ClientRecord {
+        env_id: row.get(0)?,
+        client_id: row.get(1)?,
+        kind: parsed_col(row, 2, ClientKind::parse)?,
+        metadata: json_col(row, 3)?,
+        created_at: row.get(4)?,
+        disabled: row.get(5)?,
+        last_used_at: row.get(6)?,
+    })
+}
+
+fn secret_row(row: &Row<'_>) -> rusqlite::Result<ClientSecretRecord> {
+    Ok(ClientSecretRecord {
+        env_id: row.get(0)?,
+        client_id: row.get(1)?,
+        hash: hash_col(row, 2)?,
+        created_at: row.get(3)?,
+        expires_at: row.get(4)?,
+    })
+}
+
+fn insert_secret(tx: &Transaction<'_>, s: &ClientSecretRecord) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO client_secrets (env_id, client_id, hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            s.env_id,
+            s.client_id,
+            s.hash.as_str(),
+            s.created_at,
+            s.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// The client and its secrets in one transaction: the secrets must name the client.
+fn insert_client(
+    tx: &Transaction<'_>,
+    c: &ClientRecord,
+    secrets: &[ClientSecretRecord],
+) -> DbResult<()> {
+    if let Some(s) = secrets
+        .iter()
+        .find(|s| s.env_id != c.env_id || s.client_id != c.client_id)
+    {
+        return Err(other(format!(
+            "a secret of client {:?} names client {:?} of environment {:?}",
+            c.client_id, s.client_id, s.env_id
+        )));
+    }
+    tx.execute(
+        &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            c.env_id,
+            c.client_id,
+            c.kind.as_str(),
+            to_json(&c.metadata)?,
+            c.created_at,
+            c.disabled,
+            c.last_used_at
+        ],
+    )?;
+    secrets.iter().try_for_each(|s| insert_secret(tx, s))
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn create_client(
+        &self,
+        c: &ClientRecord,
+        secrets: &[ClientSecretRecord],
+    ) -> StoreResult<()> {
+        let (c, secrets) = (c.clone(), secrets.to_vec());
+        self.pool
+            .write(move |tx| insert_client(tx, &c, &secrets))
+            .await
+    }
+
+    async fn get_client(&self, env_id: &str, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
+        self.pool
+            .read(move |conn| {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM clients WHERE env_id = ?1 AND client_id = ?2");
+                Ok(conn
+                    .query_row(&sql, [env_id, client_id], client_row)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn list_clients(&self, env_id: &str) -> StoreResult<Vec<ClientRecord>> {
+        let env_id = env_id.to_owned();
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM clients WHERE env_id = ?1 ORDER BY created_at DESC, rowid DESC"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map([env_id], client_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn client_secrets(
+        &self,
+        env_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Vec<ClientSecretRecord>> {
+        let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
+        self.pool
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT env_id, client_id, hash, created_at, expires_at FROM client_secrets
+                     WHERE client_id = ?2 AND env_id = ?1 ORDER BY created_at, rowid",
+                )?;
+                let rows = stmt.query_map([env_id, client_id], secret_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn add_client_secret(&self, s: &ClientSecretRecord) -> StoreResult<bool> {
+        let s = s.clone();
+        self.pool
+            .write(move |tx| {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM clients WHERE env_id = ?1 AND client_id = ?2",
+                        [&s.env_id, &s.client_id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if exists {
+                    insert_secret(tx, &s)?;
+                }
+                Ok(exists)
+            })
+            .await
+    }
+
+    async fn set_client_disabled(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        disabled: bool,
+    ) -> StoreResult<bool> {
+        let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    "UPDATE clients SET disabled = ?3 WHERE env_id = ?1 AND client_id = ?2",
+                    params![env_id, client_id, disabled],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn touch_client(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    "UPDATE clients SET last_used_at = ?3 WHERE env_id = ?1 AND client_id = ?2",
+                    params![env_id, client_id, now],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_client(&self, env_id: &str, client_id: &str) -> StoreResult<bool> {
+        let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
+        self.pool
+            .write(move |tx| {
+                // client_secrets rows go with it (ON DELETE CASCADE).
+                let n = tx.execute(
+                    "DELETE FROM clients WHERE env_id = ?1 AND client_id = ?2",
+                    [env_id, client_id],
+                )?;
+                Ok(n > 0)
+            })
+            .await
+    }
+}

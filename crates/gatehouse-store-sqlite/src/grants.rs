@@ -1,0 +1,224 @@
+//! Consents and grants.
+
+use async_trait::async_trait;
+use gatehouse_store::{ConsentRecord, GrantRecord, GrantStore, StoreResult, Timestamp};
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use crate::SqliteStore;
+use crate::error::DbResult;
+use crate::sql::Filter;
+
+const CONSENT_COLUMNS: &str =
+    "env_id, user_id, client_id, resource_id, scope, granted_at, updated_at";
+
+const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, correlation_id, created_at, revoked_at, \
+     revoked_reason";
+
+fn consent_row(row: &Row<'_>) -> rusqlite::Result<ConsentRecord> {
+    Ok(ConsentRecord {
+        env_id: row.get(0)?,
+        user_id: row.get(1)?,
+        client_id: row.get(2)?,
+        resource_id: row.get(3)?,
+        scope: row.get(4)?,
+        granted_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+fn grant_row(row: &Row<'_>) -> rusqlite::Result<GrantRecord> {
+    Ok(GrantRecord {
+        id: row.get(0)?,
+        env_id: row.get(1)?,
+        client_id: row.get(2)?,
+        user_id: row.get(3)?,
+        resource_id: row.get(4)?,
+        scope: row.get(5)?,
+        auth_time: row.get(6)?,
+        correlation_id: row.get(7)?,
+        created_at: row.get(8)?,
+        revoked_at: row.get(9)?,
+        revoked_reason: row.get(10)?,
+    })
+}
+
+/// Revokes a grant (keeping an earlier revocation's time and reason) and every unrevoked
+/// refresh token of it. Returns whether the grant exists. Part of the caller's transaction.
+pub(crate) fn revoke_family(
+    tx: &Transaction<'_>,
+    env_id: &str,
+    id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<bool> {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM grants WHERE env_id = ?1 AND id = ?2",
+            [env_id, id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !exists {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE grants SET revoked_at = ?3, revoked_reason = ?4
+         WHERE env_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        params![env_id, id, now, reason],
+    )?;
+    tx.execute(
+        "UPDATE refresh_tokens SET revoked_at = ?3
+         WHERE grant_id = ?2 AND env_id = ?1 AND revoked_at IS NULL",
+        params![env_id, id, now],
+    )?;
+    Ok(true)
+}
+
+/// Deletes the consent, then revokes the unrevoked grants of the same user, client and
+/// resource with their refresh tokens, in the caller's transaction.
+fn revoke_consent_tx(tx: &Transaction<'_>, key: &[String; 4], now: Timestamp) -> DbResult<bool> {
+    let [env_id, user_id, client_id, resource_id] = key;
+    let existed = tx.execute(
+        "DELETE FROM consents WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4",
+        [env_id, user_id, client_id, resource_id],
+    )? > 0;
+    let mut stmt = tx.prepare_cached(
+        "SELECT id FROM grants
+         WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4
+           AND revoked_at IS NULL",
+    )?;
+    let ids = stmt
+        .query_map([env_id, user_id, client_id, resource_id], |r| {
+            r.get::<_, String>(0)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for id in ids {
+        revoke_family(tx, env_id, &id, "consent_revoked", now)?;
+    }
+    Ok(existed)
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn get_consent(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_id: &str,
+    ) -> StoreResult<Option<ConsentRecord>> {
+        let key = [env_id, user_id, client_id, resource_id].map(str::to_owned);
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {CONSENT_COLUMNS} FROM consents
+                     WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4"
+                );
+                Ok(conn.query_row(&sql, key, consent_row).optional()?)
+            })
+            .await
+    }
+
+    async fn upsert_consent(&self, c: &ConsentRecord) -> StoreResult<()> {
+        let c = c.clone();
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (env_id, user_id, client_id, resource_id)
+                         DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at"
+                    ),
+                    params![c.env_id, c.user_id, c.client_id, c.resource_id, c.scope, c.granted_at, c.updated_at],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_consents(
+        &self,
+        env_id: &str,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        let filter = Filter::new("env_id", env_id)
+            .eq("user_id", user_id)
+            .eq("client_id", client_id);
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {CONSENT_COLUMNS} FROM consents {} ORDER BY granted_at, rowid",
+                    filter.clause()
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(filter.args()), consent_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn revoke_consent(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        client_id: &str,
+        resource_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let key = [env_id, user_id, client_id, resource_id].map(str::to_owned);
+        self.pool
+            .write(move |tx| revoke_consent_tx(tx, &key, now))
+            .await
+    }
+
+    async fn create_grant(&self, g: &GrantRecord) -> StoreResult<()> {
+        let g = g.clone();
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                    params![
+                        g.id,
+                        g.env_id,
+                        g.client_id,
+                        g.user_id,
+                        g.resource_id,
+                        g.scope,
+                        g.auth_time,
+                        g.correlation_id,
+                        g.created_at,
+                        g.revoked_at,
+                        g.revoked_reason
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_grant(&self, env_id: &str, id: &str) -> StoreResult<Option<GrantRecord>> {
+        let (env_id, id) = (env_id.to_owned(), id.to_owned());
+        self.pool
+            .read(move |conn| {
+                let sql =
+                    format!("SELECT {GRANT_COLUMNS} FROM grants WHERE env_id = ?1 AND id = ?2");
+                Ok(conn.query_row(&sql, [env_id, id], grant_row).optional()?)
+            })
+            .await
+    }
+
+    async fn revoke_grant(
+        &self,
+        env_id: &str,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (env_id, id, reason) = (env_id.to_owned(), id.to_owned(), reason.to_owned());
+        self.pool
+            .write(move |tx| revoke_family(tx, &env_id, &id, &reason, now))
+            .await
+    }
+}

@@ -1,0 +1,315 @@
+//! Authorization codes, refresh tokens (rotation with a grace window and reuse detection)
+//! and revoked access-token ids.
+
+use async_trait::async_trait;
+use gatehouse_store::{
+    AuthCodeRecord, Consumed, RefreshTokenRecord, Rotation, SecretHash, StoreResult, Timestamp,
+    TokenStore,
+};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::SqliteStore;
+use crate::error::{DbResult, other};
+use crate::grants::revoke_family;
+use crate::sql::{hash_col, opt_hash_col};
+
+const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, code_challenge, \
+     resource_id, scope, nonce, auth_time, created_at, expires_at, consumed_at";
+
+const REFRESH_COLUMNS: &str = "hash, env_id, grant_id, client_id, scope, created_at, expires_at, \
+     rotated_at, successor_hash, revoked_at";
+
+/// Revocation reason of a family revoked because a rotated refresh token came back.
+const REUSE_REASON: &str = "refresh_token_reuse";
+
+fn code_row(row: &Row<'_>) -> rusqlite::Result<AuthCodeRecord> {
+    Ok(AuthCodeRecord {
+        hash: hash_col(row, 0)?,
+        env_id: row.get(1)?,
+        grant_id: row.get(2)?,
+        client_id: row.get(3)?,
+        user_id: row.get(4)?,
+        redirect_uri: row.get(5)?,
+        code_challenge: row.get(6)?,
+        resource_id: row.get(7)?,
+        scope: row.get(8)?,
+        nonce: row.get(9)?,
+        auth_time: row.get(10)?,
+        created_at: row.get(11)?,
+        expires_at: row.get(12)?,
+        consumed_at: row.get(13)?,
+    })
+}
+
+fn refresh_row(row: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: hash_col(row, 0)?,
+        env_id: row.get(1)?,
+        grant_id: row.get(2)?,
+        client_id: row.get(3)?,
+        scope: row.get(4)?,
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        rotated_at: row.get(7)?,
+        successor_hash: opt_hash_col(row, 8)?,
+        revoked_at: row.get(9)?,
+    })
+}
+
+/// Marks the code consumed if nobody has (one conditional `UPDATE … RETURNING`), else
+/// reads it as it is. Both in the caller's IMMEDIATE transaction.
+fn consume_code_tx(
+    tx: &Transaction<'_>,
+    env_id: &str,
+    hash: &str,
+    now: Timestamp,
+) -> DbResult<Consumed> {
+    let first = format!(
+        "UPDATE auth_codes SET consumed_at = ?3
+         WHERE hash = ?1 AND env_id = ?2 AND consumed_at IS NULL
+         RETURNING {CODE_COLUMNS}"
+    );
+    if let Some(code) = tx
+        .query_row(&first, params![hash, env_id, now], code_row)
+        .optional()?
+    {
+        return Ok(Consumed::First(code));
+    }
+    let again = format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE hash = ?1 AND env_id = ?2");
+    Ok(
+        match tx.query_row(&again, [hash, env_id], code_row).optional()? {
+            Some(code) => Consumed::Replayed(code),
+            None => Consumed::Missing,
+        },
+    )
+}
+
+fn insert_refresh(tx: &Transaction<'_>, t: &RefreshTokenRecord) -> DbResult<()> {
+    tx.execute(
+        &format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            t.hash.as_str(),
+            t.env_id,
+            t.grant_id,
+            t.client_id,
+            t.scope,
+            t.created_at,
+            t.expires_at,
+            t.rotated_at,
+            t.successor_hash.as_ref().map(SecretHash::as_str),
+            t.revoked_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// The presented token as rotation needs to see it.
+struct Presented {
+    grant_id: String,
+    revoked: bool,
+    rotated_at: Option<Timestamp>,
+    successor_hash: Option<String>,
+    sealed_successor: Option<Vec<u8>>,
+}
+
+fn presented(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<Option<Presented>> {
+    let sql = "SELECT t.grant_id, t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL,
+                      t.rotated_at, t.successor_hash, t.sealed_successor
+               FROM refresh_tokens t LEFT JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
+               WHERE t.hash = ?1 AND t.env_id = ?2";
+    let row = tx.query_row(sql, [hash, env_id], |r| {
+        Ok(Presented {
+            grant_id: r.get(0)?,
+            revoked: r.get(1)?,
+            rotated_at: r.get(2)?,
+            successor_hash: r.get(3)?,
+            sealed_successor: r.get(4)?,
+        })
+    });
+    Ok(row.optional()?)
+}
+
+/// Whether a token exists, unrotated and unrevoked.
+fn is_live(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<bool> {
+    let sql = "SELECT 1 FROM refresh_tokens
+               WHERE hash = ?1 AND env_id = ?2 AND rotated_at IS NULL AND revoked_at IS NULL";
+    Ok(tx
+        .query_row(sql, [hash, env_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Rotation arguments, moved into the blocking task.
+struct RotateArgs {
+    env_id: String,
+    presented: SecretHash,
+    successor: RefreshTokenRecord,
+    sealed_successor: Vec<u8>,
+    grace: i64,
+    now: Timestamp,
+}
+
+/// The whole decision of [`Rotation`], inside one IMMEDIATE transaction, so that concurrent
+/// presenters (tasks or processes) are ordered and each sees the previous one's effect.
+fn rotate_tx(tx: &Transaction<'_>, a: &RotateArgs) -> DbResult<Rotation> {
+    let Some(p) = presented(tx, &a.env_id, a.presented.as_str())? else {
+        return Ok(Rotation::Missing);
+    };
+    if p.revoked {
+        return Ok(Rotation::Revoked);
+    }
+    let Some(rotated_at) = p.rotated_at else {
+        return rotate_live(tx, a, &p.grant_id);
+    };
+    let in_grace = a.now - rotated_at < a.grace;
+    if let (true, Some(sealed), Some(next)) = (in_grace, p.sealed_successor, &p.successor_hash)
+        && is_live(tx, &a.env_id, next)?
+    {
+        return Ok(Rotation::Grace {
+            sealed_successor: sealed,
+        });
+    }
+    revoke_family(tx, &a.env_id, &p.grant_id, REUSE_REASON, a.now)?;
+    Ok(Rotation::Reused {
+        grant_id: p.grant_id,
+    })
+}
+
+/// Rotates a live token: marks it rotated, keeps the sealed successor, stores the successor.
+fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, grant_id: &str) -> DbResult<Rotation> {
+    if a.successor.grant_id != grant_id || a.successor.env_id != a.env_id {
+        return Err(other(format!(
+            "the successor of a refresh token of grant {grant_id:?} names grant {:?} of environment {:?}",
+            a.successor.grant_id, a.successor.env_id
+        )));
+    }
+    tx.execute(
+        "UPDATE refresh_tokens SET rotated_at = ?3, successor_hash = ?4, sealed_successor = ?5
+         WHERE hash = ?1 AND env_id = ?2",
+        params![
+            a.presented.as_str(),
+            a.env_id,
+            a.now,
+            a.successor.hash.as_str(),
+            a.sealed_successor
+        ],
+    )?;
+    insert_refresh(tx, &a.successor)?;
+    Ok(Rotation::Rotated)
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn create_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
+        let c = c.clone();
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO auth_codes ({CODE_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                    ),
+                    params![
+                        c.hash.as_str(),
+                        c.env_id,
+                        c.grant_id,
+                        c.client_id,
+                        c.user_id,
+                        c.redirect_uri,
+                        c.code_challenge,
+                        c.resource_id,
+                        c.scope,
+                        c.nonce,
+                        c.auth_time,
+                        c.created_at,
+                        c.expires_at,
+                        c.consumed_at
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn consume_code(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Consumed> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        self.pool
+            .write(move |tx| consume_code_tx(tx, &env_id, hash.as_str(), now))
+            .await
+    }
+
+    async fn create_refresh(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
+        let t = t.clone();
+        self.pool.write(move |tx| insert_refresh(tx, &t)).await
+    }
+
+    async fn get_refresh(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND env_id = ?2"
+                );
+                Ok(conn
+                    .query_row(&sql, [hash.as_str(), &env_id], refresh_row)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        env_id: &str,
+        presented: &SecretHash,
+        successor: &RefreshTokenRecord,
+        sealed_successor: &[u8],
+        grace: i64,
+        now: Timestamp,
+    ) -> StoreResult<Rotation> {
+        let args = RotateArgs {
+            env_id: env_id.to_owned(),
+            presented: presented.clone(),
+            successor: successor.clone(),
+            sealed_successor: sealed_successor.to_vec(),
+            grace,
+            now,
+        };
+        self.pool.write(move |tx| rotate_tx(tx, &args)).await
+    }
+
+    async fn revoke_jti(&self, env_id: &str, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let (env_id, jti) = (env_id.to_owned(), jti.to_owned());
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO revoked_jtis (env_id, jti, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+                    params![env_id, jti, expires_at],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn is_jti_revoked(&self, env_id: &str, jti: &str) -> StoreResult<bool> {
+        let (env_id, jti) = (env_id.to_owned(), jti.to_owned());
+        self.pool
+            .read(move |conn| {
+                let sql = "SELECT 1 FROM revoked_jtis WHERE env_id = ?1 AND jti = ?2";
+                Ok(conn
+                    .query_row(sql, [env_id, jti], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            })
+            .await
+    }
+}

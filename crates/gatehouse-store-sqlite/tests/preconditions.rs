@@ -1,0 +1,51 @@
+//! Calls that break a precondition of the contract fail loudly and change nothing (SQLite
+//! behaviour beyond the shared suite, which only covers the contract itself).
+
+mod common;
+
+use common::TempDir;
+use gatehouse_store::conformance::fixtures::*;
+use gatehouse_store::{ClientRecord, ClientStore, GrantStore, Store, StoreError, TokenStore};
+use gatehouse_store_sqlite::SqliteStore;
+
+fn open(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.db()).unwrap()
+}
+
+#[tokio::test]
+async fn rotate_refresh_with_a_successor_of_another_grant_fails_and_changes_nothing() {
+    let dir = TempDir::new();
+    let store = open(&dir);
+    let g = seed_grant(&store, "g1").await;
+    let other = grant(ENV_A, "g2");
+    store.create_grant(&other).await.unwrap();
+    store.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
+    let wrong = refresh(&other, "r2", T0 + 1);
+    let result = store
+        .rotate_refresh(ENV_A, &hash("r1"), &wrong, b"s", 30, T0 + 1)
+        .await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+    assert_eq!(
+        store
+            .get_refresh(ENV_A, &hash("r1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at,
+        None
+    );
+    assert_eq!(store.get_refresh(ENV_A, &hash("r2")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn create_client_with_a_secret_of_another_client_fails_and_stores_nothing() {
+    let dir = TempDir::new();
+    let store = open(&dir);
+    environments(&store).await;
+    let c: ClientRecord = client(ENV_A, "c1", T0);
+    let foreign = client_secret(ENV_A, "c2", "s", None);
+    let result = store.create_client(&c, &[foreign]).await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+    assert_eq!(store.get_client(ENV_A, "c1").await.unwrap(), None);
+    store.ping().await.unwrap();
+}
