@@ -50,11 +50,17 @@ impl Prompt {
                 "login" => p.login = true,
                 "consent" => p.consent = true,
                 "select_account" => p.select_account = true,
-                other => return Err(OAuthError::invalid_request(format!("unsupported prompt value {other:?}"))),
+                other => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "unsupported prompt value {other:?}"
+                    )));
+                }
             }
         }
         if p.none && (p.login || p.consent || p.select_account) {
-            return Err(OAuthError::invalid_request("prompt=none cannot be combined with other prompt values"));
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other prompt values",
+            ));
         }
         Ok(p)
     }
@@ -62,7 +68,12 @@ impl Prompt {
     /// The space-delimited form, for storage.
     pub fn to_param(self) -> String {
         let mut v = Vec::new();
-        for (on, name) in [(self.none, "none"), (self.login, "login"), (self.consent, "consent"), (self.select_account, "select_account")] {
+        for (on, name) in [
+            (self.none, "none"),
+            (self.login, "login"),
+            (self.consent, "consent"),
+            (self.select_account, "select_account"),
+        ] {
             if on {
                 v.push(name);
             }
@@ -121,7 +132,11 @@ pub fn validate(
     resources: &[ResourceView<'_>],
 ) -> Result<ValidatedAuthorization, AuthorizeError> {
     let state = params.get("state").map(str::to_owned);
-    let fail = |error: OAuthError| AuthorizeError::Redirect { to: redirect.clone(), state: state.clone(), error };
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        to: redirect.clone(),
+        state: state.clone(),
+        error,
+    };
     check_request_shape(params).map_err(fail)?;
     if !client.authorization_code_allowed {
         return Err(fail(OAuthError::new(
@@ -129,19 +144,26 @@ pub fn validate(
             "this client is not registered for the authorization_code grant",
         )));
     }
-    let code_challenge =
-        CodeChallenge::from_request(params.get("code_challenge"), params.get("code_challenge_method")).map_err(fail)?;
+    let code_challenge = CodeChallenge::from_request(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    )
+    .map_err(fail)?;
     let resource = pick_resource(params, resources).map_err(fail)?;
-    let scope = pick_scope(params.get("scope"), resources[resource].scopes, client.allowed_scopes).map_err(fail)?;
+    let scope = pick_scope(
+        params.get("scope"),
+        resources[resource].scopes,
+        client.allowed_scopes,
+    )
+    .map_err(fail)?;
     let prompt = Prompt::parse(params.get("prompt")).map_err(fail)?;
     let max_age = match params.get("max_age") {
         None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| fail(OAuthError::invalid_request("max_age must be a non-negative integer")))?,
-        ),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a non-negative integer",
+            ))
+        })?),
     };
     Ok(ValidatedAuthorization {
         resource,
@@ -162,7 +184,11 @@ fn check_request_shape(params: &Params) -> Result<(), OAuthError> {
     }
     params.check_well_formed()?;
     match params.get("response_type") {
-        None => return Err(OAuthError::invalid_request("missing required parameter \"response_type\"")),
+        None => {
+            return Err(OAuthError::invalid_request(
+                "missing required parameter \"response_type\"",
+            ));
+        }
         Some("code") => {}
         Some(other) => {
             return Err(OAuthError::new(
@@ -172,13 +198,21 @@ fn check_request_shape(params: &Params) -> Result<(), OAuthError> {
         }
     }
     if let Some(mode) = params.get("response_mode").filter(|m| *m != "query") {
-        return Err(OAuthError::invalid_request(format!("response_mode {mode:?} is not supported; only \"query\" is")));
+        return Err(OAuthError::invalid_request(format!(
+            "response_mode {mode:?} is not supported; only \"query\" is"
+        )));
     }
     if params.get("request").is_some() {
-        return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
     }
     if params.get("request_uri").is_some() {
-        return Err(OAuthError::new(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
     }
     Ok(())
 }
@@ -207,12 +241,23 @@ pub fn pick_resource(params: &Params, resources: &[ResourceView<'_>]) -> Result<
 
 fn registered_list(resources: &[ResourceView<'_>]) -> String {
     let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
-    format!("registered MCP servers: {}", if uris.is_empty() { "none".to_owned() } else { uris.join(", ") })
+    format!(
+        "registered MCP servers: {}",
+        if uris.is_empty() {
+            "none".to_owned()
+        } else {
+            uris.join(", ")
+        }
+    )
 }
 
 /// Requested scopes must be OIDC scopes or scopes of the MCP server (and of the client's
 /// registered `scope`, if it has one). Absent `scope` means the MCP server's scopes.
-pub fn pick_scope(raw: Option<&str>, resource_scopes: &ScopeSet, client_allowed: Option<&ScopeSet>) -> Result<ScopeSet, OAuthError> {
+pub fn pick_scope(
+    raw: Option<&str>,
+    resource_scopes: &ScopeSet,
+    client_allowed: Option<&ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
     let requested = match raw {
         Some(r) => ScopeSet::parse(r)?,
         None => match client_allowed {
@@ -221,17 +266,26 @@ pub fn pick_scope(raw: Option<&str>, resource_scopes: &ScopeSet, client_allowed:
         },
     };
     let identity = ScopeSet::from_tokens(scope::IDENTITY_SCOPES);
-    let unknown: Vec<&str> =
-        requested.iter().filter(|s| !identity.contains(s) && !resource_scopes.contains(s)).collect();
+    let unknown: Vec<&str> = requested
+        .iter()
+        .filter(|s| !identity.contains(s) && !resource_scopes.contains(s))
+        .collect();
     if !unknown.is_empty() {
         return Err(OAuthError::invalid_scope(format!(
             "unknown scope {}; this MCP server defines: {}",
             unknown.join(", "),
-            if resource_scopes.is_empty() { "no scopes".to_owned() } else { resource_scopes.to_string() }
+            if resource_scopes.is_empty() {
+                "no scopes".to_owned()
+            } else {
+                resource_scopes.to_string()
+            }
         )));
     }
     if let Some(allowed) = client_allowed {
-        let refused: Vec<&str> = requested.iter().filter(|s| !identity.contains(s) && !allowed.contains(s)).collect();
+        let refused: Vec<&str> = requested
+            .iter()
+            .filter(|s| !identity.contains(s) && !allowed.contains(s))
+            .collect();
         if !refused.is_empty() {
             return Err(OAuthError::invalid_scope(format!(
                 "scope {} is outside the scopes this client registered ({allowed})",
@@ -253,10 +307,28 @@ mod tests {
         let r1 = ResourceUri::parse_registered("https://mcp.example.com/mcp").unwrap();
         let r2 = ResourceUri::parse_registered("https://other.example.com/mcp").unwrap();
         let s = ScopeSet::parse("todo:read todo:write").unwrap();
-        let all = [ResourceView { uri: &r1, scopes: &s }, ResourceView { uri: &r2, scopes: &s }];
-        let redirect = redirect::verify("http://127.0.0.1:9/cb", &["http://127.0.0.1/cb".to_owned()]).unwrap();
-        let client = ClientView { authorization_code_allowed: true, allowed_scopes: None };
-        validate(&Params::parse(query.as_bytes()), &redirect, &client, &all[..n_resources])
+        let all = [
+            ResourceView {
+                uri: &r1,
+                scopes: &s,
+            },
+            ResourceView {
+                uri: &r2,
+                scopes: &s,
+            },
+        ];
+        let redirect =
+            redirect::verify("http://127.0.0.1:9/cb", &["http://127.0.0.1/cb".to_owned()]).unwrap();
+        let client = ClientView {
+            authorization_code_allowed: true,
+            allowed_scopes: None,
+        };
+        validate(
+            &Params::parse(query.as_bytes()),
+            &redirect,
+            &client,
+            &all[..n_resources],
+        )
     }
 
     fn code_of(r: Result<ValidatedAuthorization, AuthorizeError>) -> ErrorCode {
@@ -272,22 +344,69 @@ mod tests {
     #[test]
     fn error_table() {
         use ErrorCode::*;
-        let base = format!("state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=https://mcp.example.com/mcp");
+        let base = format!(
+            "state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=https://mcp.example.com/mcp"
+        );
         let cases: Vec<(String, ErrorCode)> = vec![
             (base.clone(), InvalidRequest), // no response_type
-            (format!("{base}&response_type=token"), UnsupportedResponseType),
-            (format!("{base}&response_type=code%20id_token"), UnsupportedResponseType),
-            (format!("response_type=code&state=xyz&resource=https://mcp.example.com/mcp"), InvalidRequest), // no PKCE
-            (format!("response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=plain"), InvalidRequest),
-            (format!("{base}&response_type=code&scope=admin"), InvalidScope),
-            (format!("response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=https://evil.example/mcp"), InvalidTarget),
-            (format!("response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=/mcp"), InvalidTarget),
-            (format!("{base}&response_type=code&resource=https://mcp.example.com/mcp"), InvalidTarget), // repeated resource
-            (format!("{base}&response_type=code&code_challenge=x"), InvalidRequest), // repeated param
-            (format!("{base}&response_type=code&prompt=none%20login"), InvalidRequest),
-            (format!("{base}&response_type=code&max_age=-1"), InvalidRequest),
-            (format!("{base}&response_type=code&response_mode=fragment"), InvalidRequest),
-            (format!("{base}&response_type=code&request=eyJ"), RequestNotSupported),
+            (
+                format!("{base}&response_type=token"),
+                UnsupportedResponseType,
+            ),
+            (
+                format!("{base}&response_type=code%20id_token"),
+                UnsupportedResponseType,
+            ),
+            (
+                "response_type=code&state=xyz&resource=https://mcp.example.com/mcp".to_owned(),
+                InvalidRequest,
+            ), // no PKCE
+            (
+                format!(
+                    "response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=plain"
+                ),
+                InvalidRequest,
+            ),
+            (
+                format!("{base}&response_type=code&scope=admin"),
+                InvalidScope,
+            ),
+            (
+                format!(
+                    "response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=https://evil.example/mcp"
+                ),
+                InvalidTarget,
+            ),
+            (
+                format!(
+                    "response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256&resource=/mcp"
+                ),
+                InvalidTarget,
+            ),
+            (
+                format!("{base}&response_type=code&resource=https://mcp.example.com/mcp"),
+                InvalidTarget,
+            ), // repeated resource
+            (
+                format!("{base}&response_type=code&code_challenge=x"),
+                InvalidRequest,
+            ), // repeated param
+            (
+                format!("{base}&response_type=code&prompt=none%20login"),
+                InvalidRequest,
+            ),
+            (
+                format!("{base}&response_type=code&max_age=-1"),
+                InvalidRequest,
+            ),
+            (
+                format!("{base}&response_type=code&response_mode=fragment"),
+                InvalidRequest,
+            ),
+            (
+                format!("{base}&response_type=code&request=eyJ"),
+                RequestNotSupported,
+            ),
         ];
         for (q, code) in cases {
             assert_eq!(code_of(run(&q, 2)), code, "{q}");
@@ -296,7 +415,9 @@ mod tests {
 
     #[test]
     fn resource_defaults_only_when_unambiguous() {
-        let q = format!("response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256");
+        let q = format!(
+            "response_type=code&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
         let ok = run(&q, 1).unwrap();
         assert_eq!(ok.resource, 0);
         assert_eq!(ok.scope.to_string(), "todo:read todo:write");
@@ -320,7 +441,10 @@ mod tests {
     fn client_scope_restriction() {
         let s = ScopeSet::parse("todo:read todo:write").unwrap();
         let allowed = ScopeSet::parse("todo:read").unwrap();
-        assert_eq!(pick_scope(None, &s, Some(&allowed)).unwrap().to_string(), "todo:read");
+        assert_eq!(
+            pick_scope(None, &s, Some(&allowed)).unwrap().to_string(),
+            "todo:read"
+        );
         assert!(pick_scope(Some("todo:write"), &s, Some(&allowed)).is_err());
         assert!(pick_scope(Some("openid todo:read"), &s, Some(&allowed)).is_ok());
     }

@@ -145,7 +145,11 @@ impl RegistrationRequest {
     /// Parses a JSON body; a body that is not a JSON object of the right member types is
     /// `invalid_client_metadata` naming the problem.
     pub fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
-        serde_json::from_slice(body).map_err(|e| bad_metadata(format!("the request body is not valid client metadata JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            bad_metadata(format!(
+                "the request body is not valid client metadata JSON: {e}"
+            ))
+        })
     }
 
     /// RFC 7591 §2 validation under an environment's redirect policy.
@@ -167,8 +171,11 @@ impl RegistrationRequest {
         }
         let redirect_uris = self.redirect_uris.unwrap_or_default();
         let app = match self.application_type.as_deref() {
-            Some(a) => ApplicationType::parse(a)
-                .ok_or_else(|| bad_metadata(format!("application_type {a:?} must be \"web\" or \"native\"")))?,
+            Some(a) => ApplicationType::parse(a).ok_or_else(|| {
+                bad_metadata(format!(
+                    "application_type {a:?} must be \"web\" or \"native\""
+                ))
+            })?,
             // REG-23: infer rather than apply OIDC's `web` default, which would reject the
             // loopback redirect URIs of every CLI client that omits the field.
             None if redirect::looks_native(&redirect_uris) => ApplicationType::Native,
@@ -176,13 +183,20 @@ impl RegistrationRequest {
         };
         check_redirect_uris(&redirect_uris, &grants, policy, app)?;
         let scope = match self.scope.as_deref() {
-            Some(s) => Some(ScopeSet::parse(s).map_err(|e| bad_metadata(e.description.into_owned()))?.to_string()),
+            Some(s) => Some(
+                ScopeSet::parse(s)
+                    .map_err(|e| bad_metadata(e.description.into_owned()))?
+                    .to_string(),
+            ),
             None => None,
         };
         let id_alg = match self.id_token_signed_response_alg.as_deref() {
             None => Algorithm::RS256, // OIDC Registration §2 default
-            Some(a) => Algorithm::parse(a)
-                .ok_or_else(|| bad_metadata(format!("id_token_signed_response_alg {a:?} is not supported; use RS256 or ES256")))?,
+            Some(a) => Algorithm::parse(a).ok_or_else(|| {
+                bad_metadata(format!(
+                    "id_token_signed_response_alg {a:?} is not supported; use RS256 or ES256"
+                ))
+            })?,
         };
         let client_name = check_text("client_name", self.client_name, MAX_CLIENT_NAME)?;
         Ok(ClientMetadata {
@@ -227,7 +241,10 @@ fn parse_grants(raw: Option<&[String]>) -> Result<Vec<GrantType>, OAuthError> {
 }
 
 /// RFC 7591 §2.1: `authorization_code` goes with response type `code` and vice versa.
-fn check_response_types(raw: Option<&[String]>, grants: &[GrantType]) -> Result<Vec<String>, OAuthError> {
+fn check_response_types(
+    raw: Option<&[String]>,
+    grants: &[GrantType],
+) -> Result<Vec<String>, OAuthError> {
     let wants_code = grants.contains(&GrantType::AuthorizationCode);
     let types = match raw {
         None if wants_code => vec!["code".to_owned()],
@@ -235,7 +252,9 @@ fn check_response_types(raw: Option<&[String]>, grants: &[GrantType]) -> Result<
         Some(r) => r.to_vec(),
     };
     if let Some(t) = types.iter().find(|t| t.as_str() != "code") {
-        return Err(bad_metadata(format!("response type {t:?} is not supported; only \"code\" is")));
+        return Err(bad_metadata(format!(
+            "response type {t:?} is not supported; only \"code\" is"
+        )));
     }
     if wants_code != types.iter().any(|t| t == "code") {
         return Err(bad_metadata(
@@ -252,10 +271,14 @@ fn check_redirect_uris(
     app: ApplicationType,
 ) -> Result<(), OAuthError> {
     if grants.contains(&GrantType::AuthorizationCode) && uris.is_empty() {
-        return Err(bad_redirect("redirect_uris is required for the authorization_code grant"));
+        return Err(bad_redirect(
+            "redirect_uris is required for the authorization_code grant",
+        ));
     }
     if uris.len() > MAX_REDIRECT_URIS {
-        return Err(bad_redirect(format!("at most {MAX_REDIRECT_URIS} redirect_uris may be registered")));
+        return Err(bad_redirect(format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris may be registered"
+        )));
     }
     for uri in uris {
         redirect::check_registrable(uri, policy, app).map_err(bad_redirect)?;
@@ -263,10 +286,18 @@ fn check_redirect_uris(
     Ok(())
 }
 
-fn check_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, OAuthError> {
+fn check_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, OAuthError> {
     match value {
-        Some(v) if v.chars().count() > max => Err(bad_metadata(format!("{field} is longer than {max} characters"))),
-        Some(v) if v.chars().any(char::is_control) => Err(bad_metadata(format!("{field} contains control characters"))),
+        Some(v) if v.chars().count() > max => Err(bad_metadata(format!(
+            "{field} is longer than {max} characters"
+        ))),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(bad_metadata(format!("{field} contains control characters")))
+        }
         other => Ok(other),
     }
 }
@@ -275,15 +306,23 @@ fn check_web_uri(field: &str, value: Option<String>) -> Result<Option<String>, O
     let Some(v) = value else { return Ok(None) };
     let ok = v.len() <= 2000
         && url::Url::parse(&v).is_ok_and(|u| {
-            u.scheme() == "https" || (u.scheme() == "http" && matches!(redirect::classify(&v), Ok(redirect::RedirectKind::Loopback)))
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && matches!(redirect::classify(&v), Ok(redirect::RedirectKind::Loopback)))
         });
-    if ok { Ok(Some(v)) } else { Err(bad_metadata(format!("{field} must be an https URL"))) }
+    if ok {
+        Ok(Some(v))
+    } else {
+        Err(bad_metadata(format!("{field} must be an https URL")))
+    }
 }
 
 fn check_contacts(value: Option<Vec<String>>) -> Result<Vec<String>, OAuthError> {
     let v = value.unwrap_or_default();
     if v.len() > 10 || v.iter().any(|c| c.len() > 200) {
-        return Err(bad_metadata("contacts: at most 10 entries of at most 200 characters"));
+        return Err(bad_metadata(
+            "contacts: at most 10 entries of at most 200 characters",
+        ));
     }
     Ok(v)
 }
@@ -293,7 +332,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn validate(body: serde_json::Value, policy: RedirectPolicy) -> Result<ClientMetadata, OAuthError> {
+    fn validate(
+        body: serde_json::Value,
+        policy: RedirectPolicy,
+    ) -> Result<ClientMetadata, OAuthError> {
         RegistrationRequest::from_json(body.to_string().as_bytes())?.validate(policy)
     }
 
@@ -318,23 +360,66 @@ mod tests {
         let cases: Vec<(serde_json::Value, ErrorCode)> = vec![
             (json!({"redirect_uris": []}), InvalidRedirectUri),
             (json!({}), InvalidRedirectUri),
-            (json!({"redirect_uris": ["http://evil.example/cb"]}), InvalidRedirectUri),
-            (json!({"redirect_uris": ["https://a.example/cb#x"]}), InvalidRedirectUri),
-            (json!({"redirect_uris": ["javascript:alert(1)"]}), InvalidRedirectUri),
-            (json!({"redirect_uris": "https://a.example/cb"}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"], "response_types": ["code"]}), InvalidClientMetadata),
-            (json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(201)}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"}), InvalidClientMetadata),
-            (json!({"redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "none"}), InvalidClientMetadata),
+            (
+                json!({"redirect_uris": ["http://evil.example/cb"]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb#x"]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": "https://a.example/cb"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"], "response_types": ["code"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(201)}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:x"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "none"}),
+                InvalidClientMetadata,
+            ),
             (json!([1, 2]), InvalidClientMetadata),
         ];
         for (body, code) in cases {
-            assert_eq!(validate(body.clone(), dev).unwrap_err().code, code, "{body}");
+            assert_eq!(
+                validate(body.clone(), dev).unwrap_err().code,
+                code,
+                "{body}"
+            );
         }
     }
 
@@ -347,7 +432,13 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRedirectUri);
         assert!(e.description.contains("native"), "{}", e.description);
-        assert!(validate(json!({"redirect_uris": ["http://localhost:3000/cb"], "application_type": "web"}), RedirectPolicy::Development).is_ok());
+        assert!(
+            validate(
+                json!({"redirect_uris": ["http://localhost:3000/cb"], "application_type": "web"}),
+                RedirectPolicy::Development
+            )
+            .is_ok()
+        );
     }
 
     #[test]

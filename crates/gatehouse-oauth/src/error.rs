@@ -87,7 +87,11 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a client-facing description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), detail: None }
+        Self {
+            code,
+            description: description.into(),
+            detail: None,
+        }
     }
 
     /// Adds operator-only detail.

@@ -67,7 +67,10 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,14 +79,19 @@ impl SigningKey {
     pub fn generate_pkcs8(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
         match alg {
             Algorithm::ES256 => {
-                let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                    .map_err(|_| KeyError("EC key generation failed".into()))?;
+                let doc = EcdsaKeyPair::generate_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &SystemRandom::new(),
+                )
+                .map_err(|_| KeyError("EC key generation failed".into()))?;
                 Ok(doc.as_ref().to_vec())
             }
             Algorithm::RS256 => {
                 let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                     .map_err(|_| KeyError("RSA key generation failed".into()))?;
-                let der = pair.as_der().map_err(|_| KeyError("RSA key encoding failed".into()))?;
+                let der = pair
+                    .as_der()
+                    .map_err(|_| KeyError("RSA key encoding failed".into()))?;
                 Ok(der.as_ref().to_vec())
             }
         }
@@ -96,11 +104,16 @@ impl SigningKey {
                 EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
                     .map_err(|e| KeyError(format!("bad EC key: {e}")))?,
             ),
-            Algorithm::RS256 => {
-                Pair::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| KeyError(format!("bad RSA key: {e}")))?)
-            }
+            Algorithm::RS256 => Pair::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(|e| KeyError(format!("bad RSA key: {e}")))?,
+            ),
         };
-        Ok(Self { kid: kid.to_owned(), alg, pair, rng: SystemRandom::new() })
+        Ok(Self {
+            kid: kid.to_owned(),
+            alg,
+            pair,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The key id.
@@ -218,7 +231,10 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey").field("kid", &self.kid).field("alg", &self.alg).finish()
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -232,8 +248,16 @@ impl VerifyingKey {
                 if jwk.crv.as_deref() != Some("P-256") {
                     return Err(bad("curve must be P-256"));
                 }
-                let x = jwk.x.as_deref().and_then(b64url_decode).ok_or_else(|| bad("bad x"))?;
-                let y = jwk.y.as_deref().and_then(b64url_decode).ok_or_else(|| bad("bad y"))?;
+                let x = jwk
+                    .x
+                    .as_deref()
+                    .and_then(b64url_decode)
+                    .ok_or_else(|| bad("bad x"))?;
+                let y = jwk
+                    .y
+                    .as_deref()
+                    .and_then(b64url_decode)
+                    .ok_or_else(|| bad("bad y"))?;
                 if x.len() != 32 || y.len() != 32 {
                     return Err(bad("bad coordinate length"));
                 }
@@ -241,18 +265,31 @@ impl VerifyingKey {
                 point.push(4);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).map_err(|_| bad("invalid EC point"))?
+                ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .map_err(|_| bad("invalid EC point"))?
             }
             (Algorithm::RS256, "RSA") => {
-                let n = jwk.n.as_deref().and_then(b64url_decode).ok_or_else(|| bad("bad n"))?;
-                let e = jwk.e.as_deref().and_then(b64url_decode).ok_or_else(|| bad("bad e"))?;
+                let n = jwk
+                    .n
+                    .as_deref()
+                    .and_then(b64url_decode)
+                    .ok_or_else(|| bad("bad n"))?;
+                let e = jwk
+                    .e
+                    .as_deref()
+                    .and_then(b64url_decode)
+                    .ok_or_else(|| bad("bad e"))?;
                 RsaPublicKeyComponents { n: &n, e: &e }
                     .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
                     .map_err(|_| bad("invalid RSA key"))?
             }
             _ => return Err(bad("kty does not match alg")),
         };
-        Ok(Self { kid: jwk.kid.clone(), alg, key })
+        Ok(Self {
+            kid: jwk.kid.clone(),
+            alg,
+            key,
+        })
     }
 
     /// The key id.
@@ -304,34 +341,52 @@ pub const MAX_JWT_LEN: usize = 8192;
 ///
 /// `typ` values are compared case-insensitively with an optional `application/` prefix
 /// (RFC 9068 §4 allows `at+jwt` and `application/at+jwt`).
-pub fn verify<T: DeserializeOwned>(token: &str, keys: &[VerifyingKey], expected_typ: &str) -> Result<(Header, T), JwtError> {
+pub fn verify<T: DeserializeOwned>(
+    token: &str,
+    keys: &[VerifyingKey],
+    expected_typ: &str,
+) -> Result<(Header, T), JwtError> {
     if token.len() > MAX_JWT_LEN {
         return Err(JwtError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
     let header: Header = b64url_decode(h)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(JwtError::Malformed)?;
-    if header.crit.is_some() || header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() {
+    if header.crit.is_some() || header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some()
+    {
         return Err(JwtError::Header("crit, jku, jwk and x5u are not accepted"));
     }
-    let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let typ = header
+        .typ
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if typ.strip_prefix("application/").unwrap_or(&typ) != expected_typ.to_ascii_lowercase() {
         return Err(JwtError::Header("wrong typ"));
     }
     let alg = Algorithm::parse(&header.alg).ok_or(JwtError::Header("alg not allowed"))?;
     let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
-    let key = keys.iter().find(|k| k.kid == kid).ok_or(JwtError::UnknownKey)?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or(JwtError::UnknownKey)?;
     if key.alg != alg {
         return Err(JwtError::Header("alg does not match the key"));
     }
     let sig = b64url_decode(s).ok_or(JwtError::Malformed)?;
     let signed = &token[..h.len() + 1 + p.len()];
-    key.key.verify_sig(signed.as_bytes(), &sig).map_err(|_| JwtError::BadSignature)?;
-    let claims = b64url_decode(p).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(JwtError::Malformed)?;
+    key.key
+        .verify_sig(signed.as_bytes(), &sig)
+        .map_err(|_| JwtError::BadSignature)?;
+    let claims = b64url_decode(p)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
     Ok((header, claims))
 }
 
@@ -359,7 +414,11 @@ mod tests {
     }
 
     fn forge(header: Value, claims: Value, sig: &str) -> String {
-        format!("{}.{}.{sig}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()))
+        format!(
+            "{}.{}.{sig}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        )
     }
 
     #[test]
@@ -368,15 +427,22 @@ mod tests {
             let k = key(alg, "k1");
             let vk = VerifyingKey::from_jwk(&k.public_jwk()).unwrap();
             let jwt = k.sign_jwt("at+jwt", &json!({"sub": "alice"})).unwrap();
-            let (h, c): (Header, Value) = verify(&jwt, &[vk.clone()], "at+jwt").unwrap();
+            let (h, c): (Header, Value) =
+                verify(&jwt, std::slice::from_ref(&vk), "at+jwt").unwrap();
             assert_eq!(h.alg, alg.as_str());
             assert_eq!(c["sub"], "alice");
-            assert_eq!(verify::<Value>(&jwt, &[vk.clone()], "jwt").unwrap_err(), JwtError::Header("wrong typ"));
+            assert_eq!(
+                verify::<Value>(&jwt, std::slice::from_ref(&vk), "jwt").unwrap_err(),
+                JwtError::Header("wrong typ")
+            );
             // tampered payload
             let mut parts: Vec<&str> = jwt.split('.').collect();
             let evil = b64url(br#"{"sub":"mallory"}"#);
             parts[1] = &evil;
-            assert_eq!(verify::<Value>(&parts.join("."), &[vk], "at+jwt").unwrap_err(), JwtError::BadSignature);
+            assert_eq!(
+                verify::<Value>(&parts.join("."), &[vk], "at+jwt").unwrap_err(),
+                JwtError::BadSignature
+            );
         }
     }
 
@@ -395,7 +461,15 @@ mod tests {
             json!({"alg": "ES256", "typ": "at+jwt"}),
         ];
         for h in cases {
-            assert!(verify::<Value>(&forge(h.clone(), claims.clone(), "AAAA"), &[vk.clone()], "at+jwt").is_err(), "{h}");
+            assert!(
+                verify::<Value>(
+                    &forge(h.clone(), claims.clone(), "AAAA"),
+                    std::slice::from_ref(&vk),
+                    "at+jwt"
+                )
+                .is_err(),
+                "{h}"
+            );
         }
     }
 
@@ -410,6 +484,9 @@ mod tests {
     #[test]
     fn at_hash_matches_oidc_example() {
         // OIDC Core A.3 example: access_token jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y, at_hash (RS256) 77QmUPtjPfzWtF2AnpK9RQ
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

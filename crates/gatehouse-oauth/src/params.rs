@@ -29,7 +29,10 @@ impl Params {
             if v.len() > MAX_PARAM_LEN {
                 p.too_long.push(k.clone().into_owned());
             }
-            if p.values.insert(k.clone().into_owned(), v.into_owned()).is_some() && !p.repeated.contains(&k.to_string())
+            if p.values
+                .insert(k.clone().into_owned(), v.into_owned())
+                .is_some()
+                && !p.repeated.contains(&k.to_string())
             {
                 p.repeated.push(k.into_owned());
             }
@@ -55,14 +58,18 @@ impl Params {
             )));
         }
         if let Some(name) = self.too_long.first() {
-            return Err(OAuthError::invalid_request(format!("parameter {name:?} is too long")));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {name:?} is too long"
+            )));
         }
         Ok(())
     }
 
     /// A required parameter, or `invalid_request` naming it.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing required parameter {name:?}")))
+        self.get(name).ok_or_else(|| {
+            OAuthError::invalid_request(format!("missing required parameter {name:?}"))
+        })
     }
 
     /// Every parameter name sent.

@@ -59,18 +59,23 @@ impl CodeChallenge {
         if !is_valid_verifier(code_verifier) {
             return false;
         }
-        let digest =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code_verifier.as_bytes());
-        let computed = b64url(digest.as_ref());
+        let computed = s256(code_verifier);
         aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), self.0.as_bytes())
             .is_ok()
     }
 }
 
+/// The S256 `code_challenge` of a verifier (what a client sends; used by clients and tests).
+pub fn s256(code_verifier: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code_verifier.as_bytes());
+    b64url(digest.as_ref())
+}
+
 /// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
 pub fn is_valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn is_base64url_char(b: u8) -> bool {
@@ -99,9 +104,9 @@ mod tests {
             ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", false), // last char changed
             ("", false),
             ("short", false),
-            (&VERIFIER[..42], false),                         // 42 chars: too short
+            (&VERIFIER[..42], false), // 42 chars: too short
             ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX+", false), // '+' not unreserved
-            (CHALLENGE, false),                               // the challenge itself
+            (CHALLENGE, false),       // the challenge itself
         ];
         for (verifier, expected) in cases {
             assert_eq!(c.verify(verifier), *expected, "verifier {verifier:?}");
@@ -112,12 +117,16 @@ mod tests {
     fn request_validation_table() {
         let cases: &[(Option<&str>, Option<&str>, bool)] = &[
             (Some(CHALLENGE), Some("S256"), true),
-            (Some(CHALLENGE), None, false),          // defaults to plain: refused
+            (Some(CHALLENGE), None, false), // defaults to plain: refused
             (Some(CHALLENGE), Some("plain"), false), // no plain
-            (Some(CHALLENGE), Some("s256"), false),  // case-sensitive
-            (None, Some("S256"), false),             // PKCE required
-            (Some("abc"), Some("S256"), false),      // wrong length
-            (Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c="), Some("S256"), false),
+            (Some(CHALLENGE), Some("s256"), false), // case-sensitive
+            (None, Some("S256"), false),    // PKCE required
+            (Some("abc"), Some("S256"), false), // wrong length
+            (
+                Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c="),
+                Some("S256"),
+                false,
+            ),
         ];
         for (challenge, method, ok) in cases {
             let r = CodeChallenge::from_request(*challenge, *method);

@@ -16,7 +16,17 @@ pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 
 /// Schemes that are never acceptable redirect targets, even as "private-use" schemes.
 const FORBIDDEN_SCHEMES: [&str; 11] = [
-    "javascript", "data", "file", "vbscript", "about", "blob", "ftp", "ws", "wss", "mailto", "view-source",
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "view-source",
 ];
 
 /// The redirect-URI rules of an environment (ADM-04).
@@ -84,23 +94,31 @@ pub fn check_registrable(
             "{raw:?}: this is a production environment, where web clients must use https redirect URIs; \
              loopback http redirect URIs are allowed for native clients (register with application_type \"native\")"
         )),
-        (RedirectPolicy::Production, ApplicationType::Web, RedirectKind::PrivateUse) => Err(format!(
-            "{raw:?}: private-use URI schemes are allowed for native clients only in a production environment \
+        (RedirectPolicy::Production, ApplicationType::Web, RedirectKind::PrivateUse) => {
+            Err(format!(
+                "{raw:?}: private-use URI schemes are allowed for native clients only in a production environment \
              (register with application_type \"native\")"
-        )),
+            ))
+        }
     }
 }
 
 /// Classifies a redirect URI, rejecting anything that can never be registered.
 pub fn classify(raw: &str) -> Result<RedirectKind, String> {
     if raw.len() > MAX_REDIRECT_URI_LEN {
-        return Err(format!("redirect URI is longer than {MAX_REDIRECT_URI_LEN} characters"));
+        return Err(format!(
+            "redirect URI is longer than {MAX_REDIRECT_URI_LEN} characters"
+        ));
     }
     if raw.contains('#') {
-        return Err(format!("{raw:?} must not contain a fragment (RFC 6749 §3.1.2)"));
+        return Err(format!(
+            "{raw:?} must not contain a fragment (RFC 6749 §3.1.2)"
+        ));
     }
     if raw.contains('*') {
-        return Err(format!("{raw:?}: wildcards are not allowed in redirect URIs; register each URI exactly"));
+        return Err(format!(
+            "{raw:?}: wildcards are not allowed in redirect URIs; register each URI exactly"
+        ));
     }
     let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URI"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -117,9 +135,9 @@ pub fn classify(raw: &str) -> Result<RedirectKind, String> {
         "http" => Err(format!(
             "{raw:?}: http redirect URIs are only allowed on loopback (localhost, 127.0.0.1, [::1]); use https"
         )),
-        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => {
-            Err(format!("{raw:?}: the {scheme}: scheme cannot be a redirect target"))
-        }
+        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => Err(format!(
+            "{raw:?}: the {scheme}: scheme cannot be a redirect target"
+        )),
         _ => Ok(RedirectKind::PrivateUse),
     }
 }
@@ -127,7 +145,12 @@ pub fn classify(raw: &str) -> Result<RedirectKind, String> {
 /// Whether every URI is loopback or private-use: the mark of a native client (REG-23).
 pub fn looks_native(uris: &[String]) -> bool {
     !uris.is_empty()
-        && uris.iter().all(|u| matches!(classify(u), Ok(RedirectKind::Loopback | RedirectKind::PrivateUse)))
+        && uris.iter().all(|u| {
+            matches!(
+                classify(u),
+                Ok(RedirectKind::Loopback | RedirectKind::PrivateUse)
+            )
+        })
 }
 
 fn is_loopback_host(url: &Url) -> bool {
@@ -191,8 +214,12 @@ impl VerifiedRedirect {
 pub fn verify(requested: &str, registered: &[String]) -> Option<VerifiedRedirect> {
     let kind = classify(requested).ok()?;
     let found = registered.iter().any(|r| r == requested)
-        || (kind == RedirectKind::Loopback && registered.iter().any(|r| loopback_match(requested, r)));
-    found.then(|| VerifiedRedirect { uri: requested.to_owned(), kind })
+        || (kind == RedirectKind::Loopback
+            && registered.iter().any(|r| loopback_match(requested, r)));
+    found.then(|| VerifiedRedirect {
+        uri: requested.to_owned(),
+        kind,
+    })
 }
 
 fn loopback_match(requested: &str, registered: &str) -> bool {
@@ -219,7 +246,9 @@ fn strip_port(uri: &str) -> String {
         None => (rest, ""),
     };
     let host = if authority.starts_with('[') {
-        authority.split_once(']').map_or(authority.to_owned(), |(h, _)| format!("{h}]"))
+        authority
+            .split_once(']')
+            .map_or(authority.to_owned(), |(h, _)| format!("{h}]"))
     } else {
         authority.split(':').next().unwrap_or(authority).to_owned()
     };
@@ -237,38 +266,134 @@ mod tests {
     #[test]
     fn matching_table() {
         let cases: &[(&str, &[&str], bool)] = &[
-            ("https://app.example.com/cb", &["https://app.example.com/cb"], true),
-            ("https://app.example.com/cb/", &["https://app.example.com/cb"], false),
-            ("https://app.example.com/CB", &["https://app.example.com/cb"], false),
-            ("https://App.example.com/cb", &["https://app.example.com/cb"], false),
-            ("https://app.example.com/cb?x=1", &["https://app.example.com/cb"], false),
-            ("https://app.example.com.evil.test/cb", &["https://app.example.com/cb"], false),
-            ("https://app.example.com@evil.test/cb", &["https://app.example.com/cb"], false),
-            ("https://app.example.com/cb/../../evil", &["https://app.example.com/cb"], false),
-            ("https://app.example.com/cb#frag", &["https://app.example.com/cb"], false),
-            ("https://app.example.com:8443/cb", &["https://app.example.com/cb"], false),
+            (
+                "https://app.example.com/cb",
+                &["https://app.example.com/cb"],
+                true,
+            ),
+            (
+                "https://app.example.com/cb/",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com/CB",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://App.example.com/cb",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com/cb?x=1",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com.evil.test/cb",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com@evil.test/cb",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com/cb/../../evil",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com/cb#frag",
+                &["https://app.example.com/cb"],
+                false,
+            ),
+            (
+                "https://app.example.com:8443/cb",
+                &["https://app.example.com/cb"],
+                false,
+            ),
             // RFC 8252 §7.3: loopback, any port
-            ("http://127.0.0.1:51234/callback", &["http://127.0.0.1:8080/callback"], true),
-            ("http://127.0.0.1:51234/callback", &["http://127.0.0.1/callback"], true),
-            ("http://[::1]:51234/callback", &["http://[::1]/callback"], true),
-            ("http://localhost:6274/oauth/callback", &["http://localhost/oauth/callback"], true),
-            ("http://localhost:6274/oauth/callback", &["http://localhost:6274/oauth/callback"], true),
+            (
+                "http://127.0.0.1:51234/callback",
+                &["http://127.0.0.1:8080/callback"],
+                true,
+            ),
+            (
+                "http://127.0.0.1:51234/callback",
+                &["http://127.0.0.1/callback"],
+                true,
+            ),
+            (
+                "http://[::1]:51234/callback",
+                &["http://[::1]/callback"],
+                true,
+            ),
+            (
+                "http://localhost:6274/oauth/callback",
+                &["http://localhost/oauth/callback"],
+                true,
+            ),
+            (
+                "http://localhost:6274/oauth/callback",
+                &["http://localhost:6274/oauth/callback"],
+                true,
+            ),
             // …but never across hosts, paths or queries
-            ("http://localhost:6274/cb", &["http://127.0.0.1:6274/cb"], false),
-            ("http://127.0.0.1:6274/cb", &["http://localhost:6274/cb"], false),
-            ("http://127.0.0.1:5000/other", &["http://127.0.0.1:5000/cb"], false),
-            ("http://127.0.0.1:5000/cb?a=1", &["http://127.0.0.1:5000/cb"], false),
+            (
+                "http://localhost:6274/cb",
+                &["http://127.0.0.1:6274/cb"],
+                false,
+            ),
+            (
+                "http://127.0.0.1:6274/cb",
+                &["http://localhost:6274/cb"],
+                false,
+            ),
+            (
+                "http://127.0.0.1:5000/other",
+                &["http://127.0.0.1:5000/cb"],
+                false,
+            ),
+            (
+                "http://127.0.0.1:5000/cb?a=1",
+                &["http://127.0.0.1:5000/cb"],
+                false,
+            ),
             ("http://127.0.0.1:5000", &["http://127.0.0.1:5000/"], false),
             // the port rule is for http loopback only
-            ("https://localhost:9999/cb", &["https://localhost/cb"], false),
-            ("http://example.com:81/cb", &["http://example.com/cb"], false),
+            (
+                "https://localhost:9999/cb",
+                &["https://localhost/cb"],
+                false,
+            ),
+            (
+                "http://example.com:81/cb",
+                &["http://example.com/cb"],
+                false,
+            ),
             // private-use schemes: exact
-            ("cursor://anysphere.cursor-mcp/oauth/callback", &["cursor://anysphere.cursor-mcp/oauth/callback"], true),
-            ("cursor://anysphere.cursor-mcp/oauth/callback2", &["cursor://anysphere.cursor-mcp/oauth/callback"], false),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                &["cursor://anysphere.cursor-mcp/oauth/callback"],
+                true,
+            ),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback2",
+                &["cursor://anysphere.cursor-mcp/oauth/callback"],
+                false,
+            ),
             ("javascript:alert(1)", &["javascript:alert(1)"], false),
         ];
         for (requested, registered, expected) in cases {
-            assert_eq!(verify(requested, &reg(registered)).is_some(), *expected, "{requested} vs {registered:?}");
+            assert_eq!(
+                verify(requested, &reg(registered)).is_some(),
+                *expected,
+                "{requested} vs {registered:?}"
+            );
         }
     }
 
@@ -277,15 +402,35 @@ mod tests {
         use ApplicationType::*;
         use RedirectPolicy::*;
         let cases: &[(&str, RedirectPolicy, ApplicationType, bool)] = &[
-            ("https://claude.ai/api/mcp/auth_callback", Production, Web, true),
+            (
+                "https://claude.ai/api/mcp/auth_callback",
+                Production,
+                Web,
+                true,
+            ),
             ("http://localhost:33418/cb", Development, Web, true),
             ("http://localhost:33418/cb", Production, Web, false),
             ("http://127.0.0.1:33418/cb", Production, Native, true),
             ("http://example.com/cb", Development, Web, false),
             ("http://example.com/cb", Production, Native, false),
-            ("cursor://anysphere.cursor-mcp/oauth/callback", Production, Native, true),
-            ("cursor://anysphere.cursor-mcp/oauth/callback", Production, Web, false),
-            ("cursor://anysphere.cursor-mcp/oauth/callback", Development, Web, true),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                Production,
+                Native,
+                true,
+            ),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                Production,
+                Web,
+                false,
+            ),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                Development,
+                Web,
+                true,
+            ),
             ("https://app.example.com/cb#x", Development, Web, false),
             ("https://*.example.com/cb", Development, Web, false),
             ("https://u:p@app.example.com/cb", Development, Web, false),
@@ -295,22 +440,42 @@ mod tests {
             ("/relative/cb", Development, Native, false),
         ];
         for (uri, policy, app, ok) in cases {
-            assert_eq!(check_registrable(uri, *policy, *app).is_ok(), *ok, "{uri} {policy:?} {app:?}");
+            assert_eq!(
+                check_registrable(uri, *policy, *app).is_ok(),
+                *ok,
+                "{uri} {policy:?} {app:?}"
+            );
         }
     }
 
     #[test]
     fn response_params_keep_existing_query() {
-        let v = verify("https://a.example/cb?x=1", &reg(&["https://a.example/cb?x=1"])).unwrap();
-        assert_eq!(v.with_params(&[("code", "c d"), ("state", "s")]), "https://a.example/cb?x=1&code=c+d&state=s");
+        let v = verify(
+            "https://a.example/cb?x=1",
+            &reg(&["https://a.example/cb?x=1"]),
+        )
+        .unwrap();
+        assert_eq!(
+            v.with_params(&[("code", "c d"), ("state", "s")]),
+            "https://a.example/cb?x=1&code=c+d&state=s"
+        );
         let v = verify("http://127.0.0.1:9/cb", &reg(&["http://127.0.0.1/cb"])).unwrap();
-        assert_eq!(v.with_params(&[("error", "access_denied")]), "http://127.0.0.1:9/cb?error=access_denied");
+        assert_eq!(
+            v.with_params(&[("error", "access_denied")]),
+            "http://127.0.0.1:9/cb?error=access_denied"
+        );
     }
 
     #[test]
     fn native_inference() {
-        assert!(looks_native(&reg(&["http://127.0.0.1:3/cb", "cursor://x/cb"])));
-        assert!(!looks_native(&reg(&["http://127.0.0.1:3/cb", "https://x/cb"])));
+        assert!(looks_native(&reg(&[
+            "http://127.0.0.1:3/cb",
+            "cursor://x/cb"
+        ])));
+        assert!(!looks_native(&reg(&[
+            "http://127.0.0.1:3/cb",
+            "https://x/cb"
+        ])));
         assert!(!looks_native(&[]));
     }
 }

@@ -30,13 +30,21 @@ impl ResourceUri {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!("{raw:?} must not contain user information"));
         }
-        Ok(Self { uri: raw.to_owned(), key: canonical_key(&url) })
+        Ok(Self {
+            uri: raw.to_owned(),
+            key: canonical_key(&url),
+        })
     }
 
     /// Rebuilds a registered resource read back from storage.
     pub fn from_stored(uri: &str) -> Self {
-        let key = Url::parse(uri).map(|u| canonical_key(&u)).unwrap_or_else(|_| uri.to_owned());
-        Self { uri: uri.to_owned(), key }
+        let key = Url::parse(uri)
+            .map(|u| canonical_key(&u))
+            .unwrap_or_else(|_| uri.to_owned());
+        Self {
+            uri: uri.to_owned(),
+            key,
+        }
     }
 
     /// The URI exactly as registered; this is the access token's `aud`.
@@ -63,7 +71,10 @@ impl RequestedResource {
     /// otherwise the error is `invalid_target`.
     pub fn parse(raw: &str) -> Result<Self, OAuthError> {
         let url = parse_absolute(raw).map_err(OAuthError::invalid_target)?;
-        Ok(Self { raw: raw.to_owned(), key: canonical_key(&url) })
+        Ok(Self {
+            raw: raw.to_owned(),
+            key: canonical_key(&url),
+        })
     }
 
     /// The value as the client sent it.
@@ -82,9 +93,12 @@ fn parse_absolute(raw: &str) -> Result<Url, String> {
         return Err("resource URI is too long".to_owned());
     }
     if raw.contains('#') {
-        return Err(format!("resource {raw:?} must not contain a fragment (RFC 8707 §2)"));
+        return Err(format!(
+            "resource {raw:?} must not contain a fragment (RFC 8707 §2)"
+        ));
     }
-    let url = Url::parse(raw).map_err(|_| format!("resource {raw:?} is not an absolute URI (RFC 8707 §2)"))?;
+    let url = Url::parse(raw)
+        .map_err(|_| format!("resource {raw:?} is not an absolute URI (RFC 8707 §2)"))?;
     if url.cannot_be_a_base() {
         return Err(format!("resource {raw:?} is not a hierarchical URI"));
     }
@@ -134,13 +148,23 @@ mod tests {
     #[test]
     fn root_resource_with_and_without_slash() {
         let reg = ResourceUri::parse_registered("http://127.0.0.1:3000").unwrap();
-        assert!(RequestedResource::parse("http://127.0.0.1:3000/").unwrap().matches(&reg));
+        assert!(
+            RequestedResource::parse("http://127.0.0.1:3000/")
+                .unwrap()
+                .matches(&reg)
+        );
         assert_eq!(reg.as_str(), "http://127.0.0.1:3000");
     }
 
     #[test]
     fn malformed_resources_are_invalid_target() {
-        for raw in ["/mcp", "mcp.example.com", "https://mcp.example.com/mcp#frag", "urn:x", ""] {
+        for raw in [
+            "/mcp",
+            "mcp.example.com",
+            "https://mcp.example.com/mcp#frag",
+            "urn:x",
+            "",
+        ] {
             let e = RequestedResource::parse(raw).unwrap_err();
             assert_eq!(e.code, crate::ErrorCode::InvalidTarget, "{raw}");
         }

@@ -20,7 +20,8 @@ pub const MAX_SCOPES: usize = 64;
 pub fn is_valid_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_SCOPE_LEN
-        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// An ordered set of valid scope tokens (first occurrence wins, duplicates dropped).
@@ -78,7 +79,11 @@ impl ScopeSet {
 
     /// Tokens of `self` missing from `other`.
     pub fn missing_from(&self, other: &ScopeSet) -> Vec<&str> {
-        self.0.iter().filter(|t| !other.contains(t)).map(String::as_str).collect()
+        self.0
+            .iter()
+            .filter(|t| !other.contains(t))
+            .map(String::as_str)
+            .collect()
     }
 
     /// The union, keeping `self`'s order first.
@@ -92,7 +97,13 @@ impl ScopeSet {
 
     /// Tokens of `self` that are also in `other`.
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.iter().filter(|t| other.contains(t)).cloned().collect())
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|t| other.contains(t))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Whether the set is empty.
@@ -132,16 +143,22 @@ mod tests {
             ("todo:read", Ok(&["todo:read"])),
             ("a  b a", Ok(&["a", "b"])),
             ("openid offline_access", Ok(&["openid", "offline_access"])),
-            ("a\"b", Err(())),  // %x22 excluded
-            ("a\\b", Err(())),  // %x5C excluded
+            ("a\"b", Err(())),      // %x22 excluded
+            ("a\\b", Err(())),      // %x5C excluded
             ("caf\u{e9}", Err(())), // non-ASCII
             ("a\tb", Err(())),
         ];
         for (raw, expected) in cases {
             let got = ScopeSet::parse(raw);
             match expected {
-                Ok(tokens) => assert_eq!(got.unwrap().iter().collect::<Vec<_>>(), *tokens, "{raw:?}"),
-                Err(()) => assert_eq!(got.unwrap_err().code, crate::ErrorCode::InvalidScope, "{raw:?}"),
+                Ok(tokens) => {
+                    assert_eq!(got.unwrap().iter().collect::<Vec<_>>(), *tokens, "{raw:?}")
+                }
+                Err(()) => assert_eq!(
+                    got.unwrap_err().code,
+                    crate::ErrorCode::InvalidScope,
+                    "{raw:?}"
+                ),
             }
         }
     }

@@ -1,0 +1,350 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1; OIDC Core §3.1.2).
+//!
+//! 1. `client_id` and `redirect_uri` are checked first; while either is unverified, errors
+//!    render a page that names the redirect URI received, the ones registered and what to do,
+//!    and never redirect (RFC 6749 §4.1.2.1).
+//! 2. Everything else is validated by the protocol core; errors go back to the client.
+//! 3. A pending authorization is stored and the browser goes to login, consent, or straight
+//!    back with a code when the user is signed in and has consented before.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use gatehouse_oauth::authorize::{self, AuthorizeError, ClientView, ResourceView};
+use gatehouse_oauth::client::GrantType;
+use gatehouse_oauth::params::Params;
+use gatehouse_oauth::redirect::{self, VerifiedRedirect};
+use gatehouse_oauth::scope::ScopeSet;
+use gatehouse_oauth::secret::Secret;
+use gatehouse_oauth::{ErrorCode, OAuthError};
+use gatehouse_store::{ClientRecord, PendingAuthorizationRecord};
+
+use super::{Loaded, browser_id, current_session, error_redirect, proceed, server_error_page};
+use crate::admin::client_has_grant;
+use crate::audit::Ev;
+use crate::crypto;
+use crate::env::EnvHandle;
+use crate::http::{ClientIp, Env};
+use crate::pages::ErrorPage;
+use crate::respond::internal;
+use crate::state::AppState;
+
+/// `GET /authorize`.
+pub async fn get(
+    State(s): State<AppState>,
+    Env(env): Env,
+    ip: ClientIp,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    handle(
+        &s,
+        &env,
+        ip,
+        &headers,
+        Params::parse(q.unwrap_or_default().as_bytes()),
+        false,
+    )
+    .await
+}
+
+/// `POST /authorize` (OIDC Core §3.1.2.1 allows form posts).
+pub async fn post(
+    State(s): State<AppState>,
+    Env(env): Env,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, &env, ip, &headers, Params::parse(&body), true).await
+}
+
+struct Ctx<'a> {
+    s: &'a AppState,
+    env: &'a Arc<EnvHandle>,
+    cid: String,
+    ip: Option<String>,
+}
+
+impl Ctx<'_> {
+    async fn log_failure(
+        &self,
+        client_id: Option<&str>,
+        resource: Option<&str>,
+        error: &OAuthError,
+        data: &[(&str, String)],
+    ) {
+        let mut ev = Ev::new(self.env.id(), &self.cid, "authorize", self.s.now_ms())
+            .client(client_id)
+            .resource(resource)
+            .ip(self.ip.clone())
+            .failed(error);
+        for (k, v) in data {
+            ev = ev.data(k, v.clone());
+        }
+        self.s.audit.emit(ev.build()).await;
+    }
+}
+
+async fn handle(
+    s: &AppState,
+    env: &Arc<EnvHandle>,
+    ip: ClientIp,
+    headers: &HeaderMap,
+    params: Params,
+    after_post: bool,
+) -> Response {
+    let cx = Ctx {
+        s,
+        env,
+        cid: crypto::new_id("ar_"),
+        ip: ip.0,
+    };
+    // Step 1: the client and its redirect URI. Until both are verified, nothing redirects.
+    let (client, redirect) = match verify_client_and_redirect(&cx, &params).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    // Step 2: the rest of the request.
+    let resources: Vec<ResourceView<'_>> = env
+        .resources
+        .iter()
+        .map(|r| ResourceView {
+            uri: &r.uri,
+            scopes: &r.scopes,
+        })
+        .collect();
+    let allowed = client
+        .metadata
+        .scope
+        .as_deref()
+        .map(|sc| ScopeSet::from_tokens(sc.split(' ')));
+    let view = ClientView {
+        authorization_code_allowed: client_has_grant(&client, GrantType::AuthorizationCode),
+        allowed_scopes: allowed.as_ref(),
+    };
+    let valid = match authorize::validate(&params, &redirect, &view, &resources) {
+        Ok(v) => v,
+        Err(AuthorizeError::RenderLocally(e)) => {
+            cx.log_failure(Some(&client.client_id), params.get("resource"), &e, &[])
+                .await;
+            return invalid_request_page(&e);
+        }
+        Err(AuthorizeError::Redirect { to, state, error }) => {
+            cx.log_failure(
+                Some(&client.client_id),
+                params.get("resource"),
+                &error,
+                &[("redirect_uri", to.as_str().to_owned())],
+            )
+            .await;
+            return error_redirect(
+                env,
+                &client,
+                &to,
+                state.as_deref(),
+                &error,
+                after_post,
+                false,
+            );
+        }
+    };
+    let resource = &env.resources[valid.resource];
+    // Step 3: remember the request and move the browser on.
+    let (browser, set_browser) = browser_id(env, headers);
+    let handle = crypto::new_secret("");
+    let now = s.now();
+    let pending = PendingAuthorizationRecord {
+        hash: handle.hash(),
+        env_id: env.id().to_owned(),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect.as_str().to_owned(),
+        resource_id: resource.record.id.clone(),
+        scope: valid.scope.to_string(),
+        state: valid.state.clone(),
+        nonce: valid.nonce.clone(),
+        code_challenge: valid.code_challenge.as_str().to_owned(),
+        prompt: valid.prompt.to_param(),
+        max_age: valid.max_age,
+        browser_hash: Secret::presented(&browser).hash(),
+        correlation_id: cx.cid.clone(),
+        user_id: None,
+        auth_time: None,
+        created_at: now,
+        expires_at: now + env.record.settings.pending_ttl.max(600),
+    };
+    if let Err(e) = s.store.create_pending(&pending).await {
+        return server_error_page(&internal("storing pending authorization", e));
+    }
+    s.audit
+        .emit(
+            Ev::new(env.id(), &cx.cid, "authorize", s.now_ms())
+                .client(Some(&client.client_id))
+                .resource(Some(&resource.record.uri))
+                .ip(cx.ip.clone())
+                .data("redirect_uri", redirect.as_str().to_owned())
+                .data("scope", valid.scope.to_string())
+                .data("prompt", valid.prompt.to_param())
+                .data(
+                    "resource_requested",
+                    params.get("resource").unwrap_or_default().to_owned(),
+                )
+                .build(),
+        )
+        .await;
+    let session = match current_session(s, env, headers).await {
+        Ok(v) => v.map(|(session, _)| session),
+        Err(e) => return server_error_page(&e),
+    };
+    let loaded = Loaded {
+        handle: handle.expose().to_owned(),
+        pending,
+        browser,
+        client,
+    };
+    let mut resp = proceed(s, env, &loaded, session.as_ref(), after_post).await;
+    if let Some(c) = set_browser {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+async fn verify_client_and_redirect(
+    cx: &Ctx<'_>,
+    params: &Params,
+) -> Result<(ClientRecord, VerifiedRedirect), Response> {
+    for name in ["client_id", "redirect_uri"] {
+        if params.is_repeated(name) {
+            let e =
+                OAuthError::invalid_request(format!("parameter {name:?} was sent more than once"));
+            cx.log_failure(params.get("client_id"), None, &e, &[]).await;
+            return Err(invalid_request_page(&e));
+        }
+    }
+    let Some(client_id) = params.get("client_id") else {
+        let e = OAuthError::invalid_request("missing required parameter \"client_id\"");
+        cx.log_failure(None, None, &e, &[]).await;
+        return Err(invalid_request_page(&e));
+    };
+    let client = match cx.s.store.get_client(cx.env.id(), client_id).await {
+        Ok(Some(c)) if !c.disabled => c,
+        Ok(found) => {
+            let disabled = found.is_some();
+            let e = OAuthError::invalid_client(if disabled {
+                "this client has been disabled"
+            } else {
+                "unknown client_id"
+            })
+            .with_detail(format!(
+                "client_id {client_id:?} is not registered in environment {}",
+                cx.env.id()
+            ));
+            cx.log_failure(Some(client_id), None, &e, &[]).await;
+            return Err(unknown_client_page(cx.env, client_id, disabled));
+        }
+        Err(e) => return Err(server_error_page(&internal("client lookup", e))),
+    };
+    let Some(requested) = params.get("redirect_uri") else {
+        let e = OAuthError::invalid_request("missing required parameter \"redirect_uri\"");
+        cx.log_failure(Some(client_id), None, &e, &[]).await;
+        return Err(redirect_mismatch_page(&client, None));
+    };
+    match redirect::verify(requested, &client.metadata.redirect_uris) {
+        Some(v) => Ok((client, v)),
+        None => {
+            let e = OAuthError::invalid_request(
+                "redirect_uri does not match any redirect URI registered for this client",
+            )
+            .with_detail(format!(
+                "received {requested:?}; registered: {}",
+                client.metadata.redirect_uris.join(", ")
+            ));
+            cx.log_failure(
+                Some(client_id),
+                None,
+                &e,
+                &[("redirect_uri", requested.to_owned())],
+            )
+            .await;
+            Err(redirect_mismatch_page(&client, Some(requested)))
+        }
+    }
+}
+
+fn invalid_request_page(e: &OAuthError) -> Response {
+    ErrorPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "The application sent an invalid sign-in request",
+        message: e.description.to_string(),
+        facts: vec![],
+        fixes: vec![
+            "This is a problem in the application (MCP client); report it to its developers."
+                .into(),
+        ],
+        code: e.code.as_str(),
+    }
+    .render()
+}
+
+fn unknown_client_page(env: &EnvHandle, client_id: &str, disabled: bool) -> Response {
+    let message = if disabled {
+        "The application's registration (client_id) has been disabled by the administrator of this server.".to_owned()
+    } else {
+        format!(
+            "The application identified itself with a client_id that this server does not know in the {} environment. \
+             It was probably registered with another server or environment, or before this server's data was reset.",
+            env.id()
+        )
+    };
+    ErrorPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "This application is not registered here",
+        message,
+        facts: vec![("client_id", client_id.to_owned()), ("issuer", env.issuer.clone())],
+        fixes: vec![
+            "Make the application forget its stored registration so that it registers again:".into(),
+            "mcp-remote: delete ~/.mcp-auth/mcp-remote-<version> and reconnect.".into(),
+            "VS Code: run \u{201c}Authentication: Remove Dynamic Authentication Provider\u{201d} and reconnect.".into(),
+            "GitHub Copilot CLI: delete ~/.copilot/mcp-oauth-config and reconnect.".into(),
+            "Claude Desktop cannot clear its cache; remove and re-add the connector, or use a different MCP server URL.".into(),
+        ],
+        code: "invalid_client",
+    }
+    .render()
+}
+
+fn redirect_mismatch_page(client: &ClientRecord, received: Option<&str>) -> Response {
+    let mut facts = vec![
+        ("client_id", client.client_id.clone()),
+        (
+            "redirect_uri received",
+            received.unwrap_or("(none)").to_owned(),
+        ),
+    ];
+    for uri in &client.metadata.redirect_uris {
+        facts.push(("registered redirect_uri", uri.clone()));
+    }
+    ErrorPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "The application's redirect address is not registered",
+        message: match received {
+            Some(_) => "The redirect_uri in this request does not exactly match any redirect URI registered for this \
+                        application, so this server will not send your browser there."
+                .into(),
+            None => "The request has no redirect_uri, so this server cannot know where to send your browser.".into(),
+        },
+        facts,
+        fixes: vec![
+            "If the application changed its address or port, make it register again by clearing its cached registration \
+             (mcp-remote: delete ~/.mcp-auth/mcp-remote-<version>; VS Code: \u{201c}Authentication: Remove Dynamic \
+             Authentication Provider\u{201d}) and reconnect."
+                .into(),
+            "For a pre-registered client, add the exact redirect URI to the client (gatehouse client add --redirect-uri).".into(),
+        ],
+        code: ErrorCode::InvalidRequest.as_str(),
+    }
+    .render()
+}

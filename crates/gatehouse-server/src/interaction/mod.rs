@@ -1,0 +1,484 @@
+//! The browser side of an authorization: `/authorize`, the login and consent pages, and the
+//! step that issues the code. A pending authorization (stored, at least 10 minutes) carries
+//! the validated request between pages; it is bound to the browser that started it by a
+//! cookie, and every form carries a CSRF token derived from both.
+
+pub mod authorize;
+pub mod consent;
+pub mod login;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_oauth::authorize::Prompt;
+use gatehouse_oauth::redirect::{RedirectKind, VerifiedRedirect};
+use gatehouse_oauth::scope::ScopeSet;
+use gatehouse_oauth::secret::Secret;
+use gatehouse_oauth::{ErrorCode, OAuthError};
+use gatehouse_store::{
+    AuthCodeRecord, ClientKind, ClientRecord, GrantRecord, PendingAuthorizationRecord,
+    SessionRecord, UserRecord,
+};
+
+use crate::audit::Ev;
+use crate::crypto;
+use crate::env::EnvHandle;
+use crate::http::{cookie, set_cookie};
+use crate::pages::{self, ErrorPage};
+use crate::respond::internal;
+use crate::state::AppState;
+
+/// Base name of the cookie binding a pending authorization to a browser.
+pub const BROWSER_COOKIE: &str = "gh_browser";
+
+/// The session cookie name of an environment.
+pub fn session_cookie(env: &EnvHandle) -> String {
+    env.cookie_name(&format!("gh_session_{}", env.id()))
+}
+
+/// The browser-binding cookie value, creating one if the browser has none.
+pub fn browser_id(env: &EnvHandle, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    let name = env.cookie_name(BROWSER_COOKIE);
+    match cookie(headers, &name).filter(|v| v.len() >= 32 && v.len() <= 64) {
+        Some(v) => (v, None),
+        None => {
+            let v = pages::random_handle();
+            let set = set_cookie(&name, &v, 30 * 24 * 3600, env.https);
+            (v, Some(set))
+        }
+    }
+}
+
+/// The signed-in user of this browser in this environment, if any.
+pub async fn current_session(
+    state: &AppState,
+    env: &EnvHandle,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionRecord, UserRecord)>, OAuthError> {
+    let Some(value) = cookie(headers, &session_cookie(env)) else {
+        return Ok(None);
+    };
+    let hash = Secret::presented(&value).hash();
+    let now = state.now();
+    let Some(session) = state
+        .store
+        .get_session(env.id(), &hash, now)
+        .await
+        .map_err(|e| internal("session lookup", e))?
+    else {
+        return Ok(None);
+    };
+    let user = state
+        .store
+        .get_user(env.id(), &session.user_id)
+        .await
+        .map_err(|e| internal("user lookup", e))?;
+    Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
+}
+
+/// A pending authorization loaded for a page, checked against the browser.
+pub struct Loaded {
+    /// The request handle (clear; it is in the page URL).
+    pub handle: String,
+    /// The record.
+    pub pending: PendingAuthorizationRecord,
+    /// The browser-binding value.
+    pub browser: String,
+    /// The client.
+    pub client: ClientRecord,
+}
+
+/// Loads the pending authorization named by `request`, or renders why it cannot continue.
+pub async fn load_pending(
+    state: &AppState,
+    env: &EnvHandle,
+    headers: &HeaderMap,
+    handle: Option<&str>,
+) -> Result<Loaded, Response> {
+    let Some(handle) = handle else {
+        return Err(expired_page("The sign-in link is incomplete."));
+    };
+    let hash = Secret::presented(handle).hash();
+    let pending = match state.store.get_pending(env.id(), &hash, state.now()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Err(expired_page(
+                "This sign-in request has expired or was already completed.",
+            ));
+        }
+        Err(e) => return Err(server_error_page(&internal("pending lookup", e))),
+    };
+    let browser = cookie(headers, &env.cookie_name(BROWSER_COOKIE)).unwrap_or_default();
+    if !pending.browser_hash.matches(&browser) {
+        return Err(ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Open this page in the browser that started the sign-in",
+            message: "This sign-in request was started in another browser (or your cookies were cleared), so it cannot \
+                      be continued here."
+                .into(),
+            facts: vec![],
+            fixes: vec!["Go back to your application and connect again; it will open a fresh sign-in page.".into()],
+            code: "invalid_request",
+        }
+        .render());
+    }
+    let client = match state.store.get_client(env.id(), &pending.client_id).await {
+        Ok(Some(c)) if !c.disabled => c,
+        Ok(_) => {
+            return Err(expired_page(
+                "The application that started this sign-in is no longer registered.",
+            ));
+        }
+        Err(e) => return Err(server_error_page(&internal("client lookup", e))),
+    };
+    Ok(Loaded {
+        handle: handle.to_owned(),
+        pending,
+        browser,
+        client,
+    })
+}
+
+/// The page for a request that was already completed or has expired.
+pub fn expired_page_pub() -> Response {
+    expired_page("This sign-in request has expired or was already completed.")
+}
+
+fn expired_page(message: &str) -> Response {
+    ErrorPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "This sign-in link can no longer be used",
+        message: message.to_owned(),
+        facts: vec![],
+        fixes: vec![
+            "Go back to your application and connect again; it will open a fresh sign-in page."
+                .into(),
+        ],
+        code: "invalid_request",
+    }
+    .render()
+}
+
+/// A 500 page for an unexpected failure (already logged by [`internal`]).
+pub fn server_error_page(e: &OAuthError) -> Response {
+    ErrorPage {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        title: "Something went wrong",
+        message: e.description.to_string(),
+        facts: vec![],
+        fixes: vec![
+            "Try again in a moment. If it keeps happening, the server log names the cause.".into(),
+        ],
+        code: e.code.as_str(),
+    }
+    .render()
+}
+
+/// A page for a CSRF or binding failure on a form post.
+pub fn forbidden_page() -> Response {
+    ErrorPage {
+        status: StatusCode::FORBIDDEN,
+        title: "This form could not be accepted",
+        message: "The form was not submitted from the page this server showed you (its security token does not match)."
+            .into(),
+        facts: vec![],
+        fixes: vec!["Go back to your application and connect again.".into()],
+        code: "invalid_request",
+    }
+    .render()
+}
+
+/// What to show next for a pending authorization.
+pub enum Step {
+    /// Show the login page.
+    Login,
+    /// Show the consent page to this signed-in user.
+    Consent {
+        /// The user.
+        user_id: String,
+        /// When they authenticated.
+        auth_time: i64,
+    },
+    /// Everything is settled: issue the code.
+    Complete {
+        /// The user.
+        user_id: String,
+        /// When they authenticated.
+        auth_time: i64,
+    },
+    /// `prompt=none` and interaction would be needed.
+    Fail(OAuthError),
+}
+
+/// Decides the next step. A login done for this very request (recorded on the pending
+/// authorization) satisfies `prompt=login` and `max_age`; otherwise the session must.
+pub async fn next_step(
+    state: &AppState,
+    env: &EnvHandle,
+    p: &PendingAuthorizationRecord,
+    session: Option<&SessionRecord>,
+) -> Result<Step, OAuthError> {
+    let prompt = Prompt::from_param(&p.prompt);
+    let now = state.now();
+    let login = match (&p.user_id, p.auth_time, session) {
+        (Some(user), Some(at), _) => Some((user.clone(), at)),
+        (None, _, Some(s))
+            if !prompt.login
+                && !prompt.select_account
+                && p.max_age.is_none_or(|m| now - s.auth_time <= m) =>
+        {
+            Some((s.user_id.clone(), s.auth_time))
+        }
+        _ => None,
+    };
+    let Some((user_id, auth_time)) = login else {
+        return Ok(if prompt.none {
+            Step::Fail(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user must sign in (prompt=none was requested)",
+            ))
+        } else {
+            Step::Login
+        });
+    };
+    let consent = state
+        .store
+        .get_consent(env.id(), &user_id, &p.client_id, &p.resource_id)
+        .await
+        .map_err(|e| internal("consent lookup", e))?;
+    let covered = consent.is_some_and(|c| {
+        ScopeSet::from_tokens(p.scope.split(' '))
+            .is_subset_of(&ScopeSet::from_tokens(c.scope.split(' ')))
+    });
+    Ok(match (covered && !prompt.consent, prompt.none) {
+        (true, _) => Step::Complete { user_id, auth_time },
+        (false, true) => Step::Fail(OAuthError::new(
+            ErrorCode::ConsentRequired,
+            "the user must consent (prompt=none was requested)",
+        )),
+        (false, false) => Step::Consent { user_id, auth_time },
+    })
+}
+
+/// Redirect after a GET (302) or after a form POST (303, RFC 9700 §4.12).
+pub fn redirect(location: &str, after_post: bool) -> Response {
+    let status = if after_post {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    let mut resp = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Sends an error to the client's verified redirect URI with `state` and `iss` (RFC 9207).
+///
+/// Before the user has interacted, an error for a dynamically registered web client (https
+/// redirect URI) is shown as an interstitial instead of an automatic redirect, so the server
+/// cannot be used as an open redirector (RFC 9700 §4.11.2). Loopback and private-scheme
+/// redirect URIs reach only the user's own machine and are redirected directly.
+pub fn error_redirect(
+    env: &EnvHandle,
+    client: &ClientRecord,
+    to: &VerifiedRedirect,
+    state: Option<&str>,
+    error: &OAuthError,
+    after_post: bool,
+    user_interacted: bool,
+) -> Response {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("error", error.code.as_str()),
+        ("error_description", &error.description),
+    ];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &env.issuer));
+    let location = to.with_params(&params);
+    if !user_interacted && client.kind == ClientKind::Dynamic && to.kind() == RedirectKind::Https {
+        let host = url::Url::parse(to.as_str())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        return pages::redirect_interstitial(&location, &host, &error.description);
+    }
+    redirect(&location, after_post)
+}
+
+/// Issues the authorization code: creates the grant and the code and redirects to the client
+/// with `code`, `state` and `iss`.
+pub async fn complete(
+    state: &AppState,
+    env: &EnvHandle,
+    p: &PendingAuthorizationRecord,
+    user_id: &str,
+    auth_time: i64,
+    after_post: bool,
+) -> Result<Response, OAuthError> {
+    let now = state.now();
+    let grant = GrantRecord {
+        id: crypto::new_id("gr_"),
+        env_id: env.id().to_owned(),
+        client_id: p.client_id.clone(),
+        user_id: user_id.to_owned(),
+        resource_id: p.resource_id.clone(),
+        scope: p.scope.clone(),
+        auth_time,
+        correlation_id: p.correlation_id.clone(),
+        created_at: now,
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    state
+        .store
+        .create_grant(&grant)
+        .await
+        .map_err(|e| internal("creating grant", e))?;
+    let code = crypto::new_secret("ghc_code_");
+    let record = AuthCodeRecord {
+        hash: code.hash(),
+        env_id: env.id().to_owned(),
+        grant_id: grant.id.clone(),
+        client_id: p.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: p.redirect_uri.clone(),
+        code_challenge: p.code_challenge.clone(),
+        resource_id: p.resource_id.clone(),
+        scope: p.scope.clone(),
+        nonce: p.nonce.clone(),
+        auth_time,
+        created_at: now,
+        expires_at: now + env.record.settings.code_ttl,
+        consumed_at: None,
+    };
+    state
+        .store
+        .create_code(&record)
+        .await
+        .map_err(|e| internal("creating code", e))?;
+    let resource = env
+        .resource_by_id(&p.resource_id)
+        .map(|r| r.record.uri.clone());
+    state
+        .audit
+        .emit(
+            Ev::new(env.id(), &p.correlation_id, "code", state.now_ms())
+                .client(Some(&p.client_id))
+                .resource(resource.as_deref())
+                .user(Some(user_id))
+                .data("grant_id", grant.id.clone())
+                .data("scope", p.scope.clone())
+                .data("redirect_uri", p.redirect_uri.clone())
+                .build(),
+        )
+        .await;
+    let to = VerifiedRedirect::from_stored(p.redirect_uri.clone());
+    let mut params: Vec<(&str, &str)> = vec![("code", code.expose())];
+    if let Some(s) = &p.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &env.issuer));
+    Ok(redirect(&to.with_params(&params), after_post))
+}
+
+/// Continues a pending authorization after login or from `/authorize`.
+pub async fn proceed(
+    state: &AppState,
+    env: &Arc<EnvHandle>,
+    loaded: &Loaded,
+    session: Option<&SessionRecord>,
+    after_post: bool,
+) -> Response {
+    let step = match next_step(state, env, &loaded.pending, session).await {
+        Ok(s) => s,
+        Err(e) => return server_error_page(&e),
+    };
+    let p = &loaded.pending;
+    match step {
+        Step::Login => redirect(
+            &format!("{}?request={}", env.url("/login"), loaded.handle),
+            after_post,
+        ),
+        Step::Consent { user_id, auth_time } => {
+            // Signed in through the session: the consent page needs to know who.
+            if p.user_id.is_none() {
+                match state
+                    .store
+                    .set_pending_user(env.id(), &p.hash, &user_id, auth_time, state.now())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return expired_page_pub(),
+                    Err(e) => {
+                        return server_error_page(&internal("recording the signed-in user", e));
+                    }
+                }
+            }
+            redirect(
+                &format!("{}?request={}", env.url("/consent"), loaded.handle),
+                after_post,
+            )
+        }
+        Step::Fail(error) => {
+            let _ = state
+                .store
+                .take_pending(env.id(), &p.hash, state.now())
+                .await;
+            emit_failure(state, env, p, "authorize", &error).await;
+            let to = VerifiedRedirect::from_stored(p.redirect_uri.clone());
+            error_redirect(
+                env,
+                &loaded.client,
+                &to,
+                p.state.as_deref(),
+                &error,
+                after_post,
+                false,
+            )
+        }
+        Step::Complete { user_id, auth_time } => {
+            match state
+                .store
+                .take_pending(env.id(), &p.hash, state.now())
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => return expired_page("This sign-in request was already completed."),
+                Err(e) => return server_error_page(&internal("taking pending authorization", e)),
+            }
+            complete(state, env, p, &user_id, auth_time, after_post)
+                .await
+                .unwrap_or_else(|e| server_error_page(&e))
+        }
+    }
+}
+
+/// Logs a failed step of a pending authorization.
+pub async fn emit_failure(
+    state: &AppState,
+    env: &EnvHandle,
+    p: &PendingAuthorizationRecord,
+    event: &str,
+    error: &OAuthError,
+) {
+    let resource = env
+        .resource_by_id(&p.resource_id)
+        .map(|r| r.record.uri.clone());
+    state
+        .audit
+        .emit(
+            Ev::new(env.id(), &p.correlation_id, event, state.now_ms())
+                .client(Some(&p.client_id))
+                .resource(resource.as_deref())
+                .user(p.user_id.as_deref())
+                .failed(error)
+                .build(),
+        )
+        .await;
+}

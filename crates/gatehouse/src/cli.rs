@@ -1,0 +1,294 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Gatehouse: an OAuth 2.1 / OpenID Connect authorization server for MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the authorization server (embedded SQLite in the data directory).
+    Serve(ServeArgs),
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Socket address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "GATEHOUSE_LISTEN")]
+    pub(crate) listen: Option<String>,
+    /// Public base URL clients use [default: http://<listen>].
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+    /// Data directory [default: ./gatehouse-data].
+    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// TOML configuration file (see docs/config.md).
+    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Options every admin command takes.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Common {
+    /// Data directory of the server to administer [default: ./gatehouse-data].
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Environments: each has its own issuer, keys, clients, users, MCP servers and logs.
+    #[command(subcommand)]
+    Env(EnvCmd),
+    /// MCP servers (protected resources).
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+    /// End users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Pre-registered clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Initial access tokens for gated dynamic client registration.
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCmd),
+    /// The authentication log.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ProfileArg {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RegistrationArg {
+    Open,
+    Token,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCmd {
+    /// Create an environment with its own issuer and keys.
+    Add {
+        /// Name (a-z, 0-9, -).
+        name: String,
+        /// Issuer URL: host-based (https://auth.example.com) or path-based
+        /// (https://auth.example.com/prod) [default: <public URL>/<name>].
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Redirect and security rules [default: production].
+        #[arg(long, value_enum)]
+        profile: Option<ProfileArg>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List environments.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one environment with its settings.
+    Show {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change an environment's settings.
+    Set {
+        name: String,
+        /// Dynamic client registration: open, token (initial access token) or off.
+        #[arg(long, value_enum)]
+        registration: Option<RegistrationArg>,
+        /// Allow a browser origin (CORS) for token, registration and revocation.
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Remove an allowed origin.
+        #[arg(long = "remove-origin")]
+        remove_origins: Vec<String>,
+        /// Refresh token grace window for parallel refreshes, seconds (0-60).
+        #[arg(long)]
+        refresh_grace: Option<i64>,
+        /// Authorization code lifetime, seconds.
+        #[arg(long)]
+        code_ttl: Option<i64>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ResourceCmd {
+    /// Register an MCP server.
+    Add {
+        #[arg(long)]
+        env: String,
+        /// Name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// The MCP server's URL, exactly as clients are given it (the token audience).
+        #[arg(long)]
+        url: String,
+        /// Scopes it defines, space-separated.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Description of a scope for the consent page: SCOPE=TEXT (repeatable).
+        #[arg(long = "describe", value_parser = parse_pair)]
+        descriptions: Vec<(String, String)>,
+        /// Access token lifetime in seconds [default: 3600].
+        #[arg(long)]
+        token_ttl: Option<i64>,
+        /// Issue refresh tokens only when offline_access is requested.
+        #[arg(long)]
+        no_refresh_without_offline_access: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List MCP servers.
+    List {
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCmd {
+    /// Create a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (the only way to give it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCmd {
+    /// Create a client; a confidential client's secret is printed once.
+    Add {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        name: String,
+        /// Grant type (repeatable): authorization_code, refresh_token, client_credentials.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Scopes the client may request, space-separated.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE only).
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCmd {
+    /// Publish new signing keys now; they sign after --activate-after seconds.
+    Rotate {
+        #[arg(long)]
+        env: String,
+        /// Seconds before the new keys sign (clients cache the JWKS for 300 s) [default: 600].
+        #[arg(long, default_value_t = 600)]
+        activate_after: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List signing keys.
+    List {
+        #[arg(long)]
+        env: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistrationTokenCmd {
+    /// Create an initial access token (printed once).
+    Create {
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Lifetime in seconds [default: no expiry].
+        #[arg(long)]
+        ttl: Option<i64>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[arg(long)]
+    pub(crate) env: String,
+    /// Only this client.
+    #[arg(long)]
+    pub(crate) client: Option<String>,
+    /// Only success or failure.
+    #[arg(long)]
+    pub(crate) outcome: Option<String>,
+    /// Only one connect attempt.
+    #[arg(long)]
+    pub(crate) correlation_id: Option<String>,
+    /// Only one event kind (authorize, login, consent, code, token, refresh, revoke, register).
+    #[arg(long)]
+    pub(crate) event: Option<String>,
+    /// Most events shown.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    #[command(flatten)]
+    pub(crate) common: Common,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+        .ok_or_else(|| format!("expected SCOPE=TEXT, got {s:?}"))
+}

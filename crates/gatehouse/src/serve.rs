@@ -1,0 +1,122 @@
+//! `gatehouse serve`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use gatehouse_server::clock::SystemClock;
+use gatehouse_server::config::Config;
+use gatehouse_server::crypto::MasterKey;
+use gatehouse_store::Store;
+use gatehouse_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+
+/// The database file inside the data directory.
+pub(crate) const DB_FILE: &str = "gatehouse.db";
+
+/// Opens the store and master key of a data directory, creating both on first use.
+pub(crate) fn open_data_dir(dir: &Path) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let store = SqliteStore::open(&dir.join(DB_FILE))
+        .with_context(|| format!("opening {}", dir.join(DB_FILE).display()))?;
+    let master =
+        MasterKey::load_or_create(dir, std::env::var("GATEHOUSE_MASTER_KEY").ok().as_deref())?;
+    Ok((Arc::new(store), master))
+}
+
+/// Merges defaults, the config file, environment variables and flags (clap already
+/// merged the last two).
+fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.public_url {
+        config.public_url = Some(v);
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Ok(v) = std::env::var("GATEHOUSE_LOG") {
+        config.log = v;
+    }
+    Ok(config)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(args)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    config
+        .validate()
+        .map_err(|p| anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{local}"));
+    }
+    let public_url = config
+        .validate()
+        .map_err(|p| anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?;
+    let (store, master) = open_data_dir(&config.data_dir)?;
+    let state = gatehouse_server::start(gatehouse_server::Options {
+        store,
+        master,
+        public_url,
+        limits: config.rate_limits.clone(),
+        clock: Arc::new(SystemClock),
+    })
+    .await?;
+    println!(
+        "Gatehouse {} listening on {local} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display()
+    );
+    for env in &state.envs.snapshot().envs {
+        println!("  environment {:<12} issuer {}", env.id(), env.issuer);
+    }
+    let app =
+        gatehouse_server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    gatehouse_server::flush_audit(&state).await;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return ctrl_c.await.unwrap_or(());
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
