@@ -4,8 +4,17 @@
 
 mod harness;
 
+mod audit;
 mod authorize;
+mod cli;
+mod cors;
 mod discovery;
+mod environments;
 mod flow;
+mod keys;
+mod machine;
+mod ratelimit;
 mod refresh;
+mod register;
+mod revocation;
 mod token;
