@@ -357,6 +357,36 @@ mod tests {
         );
     }
 
+    fn handle(issuer: &str) -> EnvHandle {
+        let record = EnvironmentRecord {
+            id: "prod".into(),
+            issuer: issuer.into(),
+            profile: Profile::Production,
+            settings: Default::default(),
+            created_at: 0,
+        };
+        let master = MasterKey::from_text(&gatehouse_oauth::secret::b64url(&[0; 32])).unwrap();
+        let public = Url::parse("http://127.0.0.1:8080").unwrap();
+        build_handle(
+            record,
+            KeyRing::load(vec![], &master).unwrap(),
+            vec![],
+            &public,
+        )
+    }
+
+    #[test]
+    fn https_issuers_get_host_prefixed_cookie_names() {
+        let secure = handle("https://auth.example.com/prod");
+        assert!(secure.https);
+        assert_eq!(secure.cookie_name("gh_browser"), "__Host-gh_browser");
+        assert_eq!(secure.path, "/prod");
+        let plain = handle("/prod");
+        assert!(!plain.https);
+        assert_eq!(plain.cookie_name("gh_browser"), "gh_browser");
+        assert_eq!(plain.issuer, "http://127.0.0.1:8080/prod");
+    }
+
     #[test]
     fn host_normalisation() {
         assert_eq!(normalise_host("LocalHost", false), "localhost:80");

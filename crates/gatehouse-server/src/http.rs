@@ -316,3 +316,33 @@ pub async fn cors(
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_only_over_https() {
+        let https = set_cookie("__Host-gh_session_prod", "v", 60, true);
+        let https = https.to_str().unwrap();
+        assert!(
+            https.contains("Secure")
+                && https.contains("HttpOnly")
+                && https.contains("SameSite=Lax")
+                && https.contains("Path=/")
+        );
+        let http = set_cookie("gh_session_dev", "v", 60, false);
+        assert!(!http.to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn cookie_lookup_finds_exact_names() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("gh_session_dev2=x; gh_session_dev=y"),
+        );
+        assert_eq!(cookie(&h, "gh_session_dev").as_deref(), Some("y"));
+        assert_eq!(cookie(&h, "gh_session"), None);
+    }
+}

@@ -107,7 +107,6 @@ async fn watch_environments(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        // New keys may also need creating for environments added by the CLI.
         if let Err(e) = state.envs.refresh(state.now(), false).await {
             tracing::error!(error = %e, "reloading environments failed");
         }
