@@ -198,10 +198,13 @@ async fn run(
     trace.scope = Some(decision.scope.to_string());
     // 7. Issue the tokens and answer with no-store.
     let issued = issue::issue(&cx, decision, trace).await?;
-    if let Err(e) = s
-        .store
-        .touch_client(env.id(), &authed.client.client_id, cx.now)
-        .await
+    // Last use is recorded at most once a minute per client: a write per token request
+    // would serialise the endpoint on the database's single writer.
+    if authed.client.last_used_at.is_none_or(|t| cx.now - t >= 60)
+        && let Err(e) = s
+            .store
+            .touch_client(env.id(), &authed.client.client_id, cx.now)
+            .await
     {
         tracing::warn!(error = %e, "could not record client use");
     }
