@@ -54,7 +54,8 @@ async fn machine_token_errors() {
         f.extend_from_slice(extra);
         f
     };
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             with(&[("resource", MCP), ("scope", "todo:write")]),
             StatusCode::BAD_REQUEST,
