@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use gatehouse_oauth::authorize::ResourceView;
 use gatehouse_oauth::metadata::{AuthorizationServerMetadata, MetadataInput};
 use gatehouse_oauth::redirect::RedirectPolicy;
 use gatehouse_oauth::resource::{RequestedResource, ResourceUri};
@@ -96,6 +97,17 @@ impl EnvHandle {
     /// The MCP server a `resource` value names.
     pub fn find_resource(&self, requested: &RequestedResource) -> Option<&Arc<Resource>> {
         self.resources.iter().find(|r| requested.matches(&r.uri))
+    }
+
+    /// The MCP servers as the protocol core's validation sees them.
+    pub fn resource_views(&self) -> Vec<ResourceView<'_>> {
+        self.resources
+            .iter()
+            .map(|r| ResourceView {
+                uri: &r.uri,
+                scopes: &r.scopes,
+            })
+            .collect()
     }
 
     /// An MCP server by id.

@@ -123,22 +123,13 @@ fn rewrite_path(uri: &mut Uri, path: &str) {
 }
 
 fn no_environment(state: &AppState, host: Option<&str>, path: &str) -> Response {
-    let issuers: Vec<String> = state
-        .envs
-        .snapshot()
-        .envs
-        .iter()
-        .map(|e| e.issuer.clone())
-        .collect();
-    let body = serde_json::json!({
-        "error": "not_found",
-        "error_description": format!(
-            "no environment serves {path} on host {}; this server's issuers are: {}",
-            host.unwrap_or("(none)"),
-            issuers.join(", ")
+    not_found(
+        state,
+        format!(
+            "no environment serves {path} on host {}",
+            host.unwrap_or("(none)")
         ),
-    });
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    )
 }
 
 /// A path under an issuer that is not an endpoint.
@@ -147,6 +138,17 @@ pub async fn no_endpoint(
     Env(env): Env,
     uri: Uri,
 ) -> Response {
+    let what = format!(
+        "{} is not an endpoint of issuer {} (see {}/.well-known/oauth-authorization-server)",
+        uri.path(),
+        env.issuer,
+        env.issuer
+    );
+    not_found(&state, what)
+}
+
+/// A JSON 404 that lists the server's issuers, so a wrong URL explains itself.
+fn not_found(state: &AppState, what: String) -> Response {
     let issuers: Vec<String> = state
         .envs
         .snapshot()
@@ -156,15 +158,19 @@ pub async fn no_endpoint(
         .collect();
     let body = serde_json::json!({
         "error": "not_found",
-        "error_description": format!(
-            "{} is not an endpoint of issuer {} (see {}/.well-known/oauth-authorization-server); this server's issuers are: {}",
-            uri.path(),
-            env.issuer,
-            env.issuer,
-            issuers.join(", ")
-        ),
+        "error_description": format!("{what}; this server's issuers are: {}", issuers.join(", ")),
     });
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned())
 }
 
 /// The value of a cookie.

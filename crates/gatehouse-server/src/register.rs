@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_oauth::client::RegistrationRequest;
 use gatehouse_oauth::secret::Secret;
@@ -116,12 +116,7 @@ async fn check_initial_access_token(
     env: &EnvHandle,
     headers: &HeaderMap,
 ) -> Result<(), JsonError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
+    let token = crate::http::bearer_token(headers);
     let Some(token) = token else {
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,

@@ -29,12 +29,7 @@ fn challenge(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// `GET` or `POST /userinfo`.
 pub async fn handle(State(s): State<AppState>, Env(env): Env, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
+    let token = crate::http::bearer_token(&headers);
     let Some(token) = token else {
         let mut resp = StatusCode::UNAUTHORIZED.into_response();
         resp.headers_mut().insert(

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use gatehouse_oauth::authorize::{self, AuthorizeError, ClientView, ResourceView};
+use gatehouse_oauth::authorize::{self, AuthorizeError, ClientView};
 use gatehouse_oauth::client::GrantType;
 use gatehouse_oauth::params::Params;
 use gatehouse_oauth::redirect::{self, VerifiedRedirect};
@@ -109,14 +109,7 @@ async fn handle(
         Err(page) => return page,
     };
     // Step 2: the rest of the request.
-    let resources: Vec<ResourceView<'_>> = env
-        .resources
-        .iter()
-        .map(|r| ResourceView {
-            uri: &r.uri,
-            scopes: &r.scopes,
-        })
-        .collect();
+    let resources = env.resource_views();
     let allowed = client
         .metadata
         .scope

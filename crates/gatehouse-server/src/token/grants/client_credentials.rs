@@ -1,6 +1,6 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4) for agents and machines.
 
-use gatehouse_oauth::authorize::{ResourceView, pick_resource};
+use gatehouse_oauth::authorize::pick_resource;
 use gatehouse_oauth::client::AuthMethod;
 use gatehouse_oauth::scope::{self, ScopeSet};
 use gatehouse_oauth::{ErrorCode, OAuthError};
@@ -18,15 +18,7 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
             "client_credentials is only for confidential clients",
         ));
     }
-    let views: Vec<ResourceView<'_>> = cx
-        .env
-        .resources
-        .iter()
-        .map(|r| ResourceView {
-            uri: &r.uri,
-            scopes: &r.scopes,
-        })
-        .collect();
+    let views = cx.env.resource_views();
     if cx.params.is_repeated("resource") {
         return Err(OAuthError::invalid_target(
             "send one resource per token request",
