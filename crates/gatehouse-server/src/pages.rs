@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use gatehouse_oauth::secret::b64url;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
 main{max-width:30rem;margin:3rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
@@ -244,9 +243,4 @@ pub fn redirect_interstitial(target: &str, host: &str, description: &str) -> Res
         esc(target)
     );
     page(StatusCode::BAD_REQUEST, "Request not completed", &body)
-}
-
-/// A random handle (used for browser binding cookies).
-pub fn random_handle() -> String {
-    b64url(&crate::crypto::random_bytes::<32>())
 }

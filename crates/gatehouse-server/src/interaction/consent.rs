@@ -142,7 +142,7 @@ pub async fn submit(
         .await
     {
         Ok(Some(p)) => p,
-        Ok(None) => return super::expired_page_pub(),
+        Ok(None) => return super::request_gone_page(),
         Err(e) => return server_error_page(&internal("taking pending authorization", e)),
     };
     let to = VerifiedRedirect::from_stored(p.redirect_uri.clone());

@@ -163,7 +163,7 @@ pub async fn submit(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return super::expired_page_pub(),
+        Ok(false) => return super::request_gone_page(),
         Err(e) => return server_error_page(&internal("recording login", e)),
     }
     log_login(&s, &env, &loaded, ip, Some(&user.id), None).await;

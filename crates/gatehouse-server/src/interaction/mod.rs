@@ -43,7 +43,7 @@ pub fn browser_id(env: &EnvHandle, headers: &HeaderMap) -> (String, Option<Heade
     match cookie(headers, &name).filter(|v| v.len() >= 32 && v.len() <= 64) {
         Some(v) => (v, None),
         None => {
-            let v = pages::random_handle();
+            let v = gatehouse_oauth::secret::b64url(&crypto::random_bytes::<32>());
             let set = set_cookie(&name, &v, 30 * 24 * 3600, env.https);
             (v, Some(set))
         }
@@ -141,7 +141,7 @@ pub async fn load_pending(
 }
 
 /// The page for a request that was already completed or has expired.
-pub fn expired_page_pub() -> Response {
+pub fn request_gone_page() -> Response {
     expired_page("This sign-in request has expired or was already completed.")
 }
 
@@ -414,7 +414,7 @@ pub async fn proceed(
                     .await
                 {
                     Ok(true) => {}
-                    Ok(false) => return expired_page_pub(),
+                    Ok(false) => return request_gone_page(),
                     Err(e) => {
                         return server_error_page(&internal("recording the signed-in user", e));
                     }
