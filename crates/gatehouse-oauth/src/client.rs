@@ -21,6 +21,8 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OIDC Core §9).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -30,6 +32,7 @@ impl AuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -39,13 +42,19 @@ impl AuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
 
-    /// Whether the client holds a secret.
+    /// Whether the client authenticates (holds a secret or a private key).
     pub fn is_confidential(self) -> bool {
         !matches!(self, Self::None)
+    }
+
+    /// Whether the client authenticates with a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -102,6 +111,8 @@ pub struct RegistrationRequest {
     pub software_version: Option<String>,
     pub scope: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
 }
 
 /// Validated client metadata, as stored and as echoed in the 201 response.
@@ -131,6 +142,12 @@ pub struct ClientMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     pub id_token_signed_response_alg: String,
+    /// Public keys for `private_key_jwt` (a JWK Set).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the keys for `private_key_jwt` are published.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jwks_uri: Option<String>,
 }
 
 fn bad_metadata(msg: impl Into<String>) -> OAuthError {
@@ -158,7 +175,7 @@ impl RegistrationRequest {
             None => AuthMethod::ClientSecretBasic, // RFC 7591 §2 default
             Some(m) => AuthMethod::parse(m).ok_or_else(|| {
                 bad_metadata(format!(
-                    "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic or client_secret_post"
+                    "token_endpoint_auth_method {m:?} is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt"
                 ))
             })?,
         };
@@ -166,9 +183,10 @@ impl RegistrationRequest {
         let response_types = check_response_types(self.response_types.as_deref(), &grants)?;
         if grants.contains(&GrantType::ClientCredentials) && !auth.is_confidential() {
             return Err(bad_metadata(
-                "the client_credentials grant needs a confidential client: use client_secret_basic or client_secret_post",
+                "the client_credentials grant needs a confidential client: use client_secret_basic, client_secret_post or private_key_jwt",
             ));
         }
+        let (jwks, jwks_uri) = check_keys(auth, self.jwks, self.jwks_uri)?;
         let redirect_uris = self.redirect_uris.unwrap_or_default();
         let app = match self.application_type.as_deref() {
             Some(a) => ApplicationType::parse(a).ok_or_else(|| {
@@ -215,7 +233,49 @@ impl RegistrationRequest {
             software_version: check_text("software_version", self.software_version, 100)?,
             scope,
             id_token_signed_response_alg: id_alg.as_str().to_owned(),
+            jwks,
+            jwks_uri,
         })
+    }
+}
+
+/// `private_key_jwt` needs keys: exactly one of `jwks` (a JWK Set) or `jwks_uri` (https);
+/// other methods must not send them (RFC 7591 §2).
+fn check_keys(
+    auth: AuthMethod,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+) -> Result<(Option<serde_json::Value>, Option<String>), OAuthError> {
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(bad_metadata(
+            "send jwks or jwks_uri, not both (RFC 7591 §2)",
+        ));
+    }
+    if auth != AuthMethod::PrivateKeyJwt {
+        return Ok((None, None));
+    }
+    match (jwks, jwks_uri) {
+        (Some(set), None) => {
+            let keys = set
+                .get("keys")
+                .and_then(|k| k.as_array())
+                .filter(|k| !k.is_empty() && k.len() <= 10);
+            if keys.is_none() {
+                return Err(bad_metadata("jwks must be a JWK Set with 1 to 10 keys"));
+            }
+            Ok((Some(set), None))
+        }
+        (None, Some(uri)) => {
+            let https =
+                uri.len() <= 2000 && url::Url::parse(&uri).is_ok_and(|u| u.scheme() == "https");
+            if !https {
+                return Err(bad_metadata("jwks_uri must be an https URL"));
+            }
+            Ok((None, Some(uri)))
+        }
+        _ => Err(bad_metadata(
+            "private_key_jwt needs the client's public keys: send jwks or jwks_uri",
+        )),
     }
 }
 

@@ -296,6 +296,97 @@ impl VerifyingKey {
     pub fn kid(&self) -> &str {
         &self.kid
     }
+
+    /// Parses a client's JWK (RFC 7517), which may omit `alg`, `kid` and `use`: the algorithm
+    /// is inferred from the key type (EC P-256 → ES256, RSA → RS256). Keys for encryption
+    /// (`use: enc`) and other types are refused.
+    pub fn from_client_jwk(value: &serde_json::Value) -> Result<Self, KeyError> {
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        if field("use").is_some_and(|u| u != "sig") {
+            return Err(KeyError("JWK is not a signing key".into()));
+        }
+        let kty = field("kty").ok_or_else(|| KeyError("JWK has no kty".into()))?;
+        let alg = match (field("alg"), kty.as_str()) {
+            (Some(a), _) => a,
+            (None, "EC") => "ES256".to_owned(),
+            (None, "RSA") => "RS256".to_owned(),
+            (None, other) => {
+                return Err(KeyError(format!("JWK key type {other} is not supported")));
+            }
+        };
+        let jwk = Jwk {
+            kty,
+            kid: field("kid").unwrap_or_default(),
+            alg,
+            use_: "sig".into(),
+            crv: field("crv"),
+            x: field("x"),
+            y: field("y"),
+            n: field("n"),
+            e: field("e"),
+        };
+        Self::from_jwk(&jwk)
+    }
+}
+
+/// Verifies a JWT whose `typ` is not constrained (RFC 7523 client assertions), against keys
+/// of one party. The algorithm is still pinned by the key; a token without `kid` is checked
+/// against the only key when there is exactly one.
+pub fn verify_assertion(
+    token: &str,
+    keys: &[VerifyingKey],
+) -> Result<(Header, serde_json::Value), JwtError> {
+    let (header, h, p, s) = split(token)?;
+    let alg = Algorithm::parse(&header.alg).ok_or(JwtError::Header("alg not allowed"))?;
+    let key = match header.kid.as_deref() {
+        Some(kid) => keys.iter().find(|k| k.kid == kid),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }
+    .ok_or(JwtError::UnknownKey)?;
+    check_signature(key, alg, token, h, p, s)?;
+    let claims = b64url_decode(p)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
+    Ok((header, claims))
+}
+
+fn split(token: &str) -> Result<(Header, &str, &str, &str), JwtError> {
+    if token.len() > MAX_JWT_LEN {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let header: Header = b64url_decode(h)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
+    if header.crit.is_some() || header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some()
+    {
+        return Err(JwtError::Header("crit, jku, jwk and x5u are not accepted"));
+    }
+    Ok((header, h, p, s))
+}
+
+fn check_signature(
+    key: &VerifyingKey,
+    alg: Algorithm,
+    token: &str,
+    h: &str,
+    p: &str,
+    s: &str,
+) -> Result<(), JwtError> {
+    if key.alg != alg {
+        return Err(JwtError::Header("alg does not match the key"));
+    }
+    let sig = b64url_decode(s).ok_or(JwtError::Malformed)?;
+    let signed = &token[..h.len() + 1 + p.len()];
+    key.key
+        .verify_sig(signed.as_bytes(), &sig)
+        .map_err(|_| JwtError::BadSignature)
 }
 
 /// The protected header fields Gatehouse reads.
@@ -346,22 +437,7 @@ pub fn verify<T: DeserializeOwned>(
     keys: &[VerifyingKey],
     expected_typ: &str,
 ) -> Result<(Header, T), JwtError> {
-    if token.len() > MAX_JWT_LEN {
-        return Err(JwtError::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let header: Header = b64url_decode(h)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(JwtError::Malformed)?;
-    if header.crit.is_some() || header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some()
-    {
-        return Err(JwtError::Header("crit, jku, jwk and x5u are not accepted"));
-    }
+    let (header, h, p, s) = split(token)?;
     let typ = header
         .typ
         .as_deref()
@@ -376,14 +452,7 @@ pub fn verify<T: DeserializeOwned>(
         .iter()
         .find(|k| k.kid == kid)
         .ok_or(JwtError::UnknownKey)?;
-    if key.alg != alg {
-        return Err(JwtError::Header("alg does not match the key"));
-    }
-    let sig = b64url_decode(s).ok_or(JwtError::Malformed)?;
-    let signed = &token[..h.len() + 1 + p.len()];
-    key.key
-        .verify_sig(signed.as_bytes(), &sig)
-        .map_err(|_| JwtError::BadSignature)?;
+    check_signature(key, alg, token, h, p, s)?;
     let claims = b64url_decode(p)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(JwtError::Malformed)?;
@@ -479,6 +548,27 @@ mod tests {
         let vk = VerifyingKey::from_jwk(&k.public_jwk()).unwrap();
         let jwt = k.sign_jwt("application/at+jwt", &json!({})).unwrap();
         assert!(verify::<Value>(&jwt, &[vk], "at+jwt").is_ok());
+    }
+
+    #[test]
+    fn client_jwks_without_alg_or_kid_verify_assertions() {
+        let k = key(Algorithm::ES256, "client-key");
+        let mut jwk = serde_json::to_value(k.public_jwk()).unwrap();
+        let obj = jwk.as_object_mut().unwrap();
+        obj.remove("alg");
+        obj.remove("use");
+        let vk = VerifyingKey::from_client_jwk(&jwk).unwrap();
+        let jwt = k.sign_jwt("JWT", &json!({"iss": "c"})).unwrap();
+        let (_, claims) = verify_assertion(&jwt, std::slice::from_ref(&vk)).unwrap();
+        assert_eq!(claims["iss"], "c");
+        let other = key(Algorithm::ES256, "client-key");
+        let forged = other.sign_jwt("JWT", &json!({"iss": "c"})).unwrap();
+        assert_eq!(
+            verify_assertion(&forged, &[vk]).unwrap_err(),
+            JwtError::BadSignature
+        );
+        assert!(VerifyingKey::from_client_jwk(&json!({"kty": "oct", "k": "AAAA"})).is_err());
+        assert!(VerifyingKey::from_client_jwk(&json!({"kty": "EC", "use": "enc"})).is_err());
     }
 
     #[test]

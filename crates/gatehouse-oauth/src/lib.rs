@@ -9,6 +9,7 @@
 //! [`secret::Secret`] — can only be built by the functions that check them.
 
 pub mod authorize;
+pub mod cimd;
 pub mod claims;
 pub mod client;
 pub mod error;

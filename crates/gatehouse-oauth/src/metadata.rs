@@ -17,6 +17,8 @@ pub struct MetadataInput<'a> {
     pub registration: bool,
     /// Resource URIs of the environment's MCP servers (RFC 9728 §4 `protected_resources`).
     pub protected_resources: Vec<String>,
+    /// Whether URL client_ids (Client ID Metadata Documents) are accepted.
+    pub client_id_metadata_documents: bool,
 }
 
 /// The metadata document.
@@ -35,9 +37,10 @@ pub struct AuthorizationServerMetadata {
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
     grant_types_supported: [&'static str; 3],
-    token_endpoint_auth_methods_supported: [&'static str; 3],
-    revocation_endpoint_auth_methods_supported: [&'static str; 3],
-    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    token_endpoint_auth_methods_supported: [&'static str; 4],
+    token_endpoint_auth_signing_alg_values_supported: [&'static str; 2],
+    revocation_endpoint_auth_methods_supported: [&'static str; 4],
+    introspection_endpoint_auth_methods_supported: [&'static str; 3],
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     subject_types_supported: [&'static str; 1],
@@ -47,6 +50,10 @@ pub struct AuthorizationServerMetadata {
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document §5: servers that accept URL client_ids
+    /// MUST say so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_id_metadata_document_supported: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     protected_resources: Vec<String>,
 }
@@ -90,15 +97,19 @@ impl AuthorizationServerMetadata {
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
+            token_endpoint_auth_signing_alg_values_supported: ["ES256", "RS256"],
             revocation_endpoint_auth_methods_supported: [
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
             introspection_endpoint_auth_methods_supported: [
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
@@ -122,6 +133,7 @@ impl AuthorizationServerMetadata {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
+            client_id_metadata_document_supported: input.client_id_metadata_documents,
             protected_resources: input.protected_resources.clone(),
         }
     }

@@ -488,6 +488,10 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// A public client (no secret).
     pub public: bool,
+    /// Authenticate with `private_key_jwt` using this JWK Set (JSON) instead of a secret.
+    pub jwks: Option<serde_json::Value>,
+    /// Authenticate with `private_key_jwt` using keys published at this URL.
+    pub jwks_uri: Option<String>,
 }
 
 /// A created client and its secret (shown once).
@@ -515,13 +519,15 @@ pub async fn add_client(
     let request = RegistrationRequest {
         redirect_uris: Some(new.redirect_uris),
         token_endpoint_auth_method: Some(
-            if new.public {
-                "none"
-            } else {
-                "client_secret_basic"
+            match (new.public, new.jwks.is_some() || new.jwks_uri.is_some()) {
+                (true, _) => "none",
+                (false, true) => "private_key_jwt",
+                (false, false) => "client_secret_basic",
             }
             .to_owned(),
         ),
+        jwks: new.jwks,
+        jwks_uri: new.jwks_uri,
         response_types: Some(if grants.iter().any(|g| g == "authorization_code") {
             vec!["code".to_owned()]
         } else {
@@ -535,29 +541,116 @@ pub async fn add_client(
     let metadata = request
         .validate(policy_of(env.profile))
         .map_err(|e| AdminError::Invalid(e.description.into_owned()))?;
-    create_client(store, env_id, metadata, ClientKind::Static, now).await
+    create_static_client(store, env_id, metadata, now).await
 }
 
-/// Stores a validated client, generating its id and, for confidential clients, a secret.
-pub async fn create_client(
+/// Adds a new secret to a pre-registered confidential client; the other secrets expire after
+/// `keep_old_for` seconds (rotation without downtime). Returns the new secret (shown once).
+pub async fn rotate_client_secret(
+    store: &dyn Store,
+    env_id: &str,
+    client_id: &str,
+    keep_old_for: i64,
+    now: i64,
+) -> Result<Secret> {
+    let client = store
+        .get_client(env_id, client_id)
+        .await?
+        .filter(|c| c.kind == ClientKind::Static)
+        .ok_or_else(|| {
+            AdminError::NotFound(format!(
+                "no pre-registered client {client_id:?} in {env_id}"
+            ))
+        })?;
+    if !AuthMethod::parse(&client.metadata.token_endpoint_auth_method)
+        .is_some_and(AuthMethod::uses_secret)
+    {
+        return Err(AdminError::Invalid(format!(
+            "client {client_id:?} does not authenticate with a secret"
+        )));
+    }
+    let secret = crypto::new_secret("ghs_");
+    let record = ClientSecretRecord {
+        env_id: env_id.to_owned(),
+        client_id: client_id.to_owned(),
+        hash: secret.hash(),
+        created_at: now,
+        expires_at: None,
+    };
+    store.add_client_secret(&record).await?;
+    store
+        .expire_client_secrets(env_id, client_id, &record.hash, now + keep_old_for.max(0))
+        .await?;
+    Ok(secret)
+}
+
+/// The id of the row holding a client's mutable state: a dynamic registration's logical
+/// client, or the client_id itself.
+pub fn row_id(master: &MasterKey, env_id: &str, client_id: &str) -> Result<String> {
+    if client_id.starts_with(crate::clients::dcr::PREFIX) {
+        let reg = crate::clients::dcr::verify(master, env_id, client_id, &[]).map_err(|_| {
+            AdminError::NotFound(format!(
+                "{client_id:?} is not a registration of environment {env_id}"
+            ))
+        })?;
+        return Ok(reg.logical);
+    }
+    Ok(client_id.to_owned())
+}
+
+/// Disables or enables a client. For a dynamic registration this applies to its logical
+/// client (every identical registration); a disabled client stays disabled whatever its
+/// client_id carries.
+pub async fn set_client_disabled(
+    store: &dyn Store,
+    master: &MasterKey,
+    env_id: &str,
+    client_id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<String> {
+    let id = row_id(master, env_id, client_id)?;
+    if !store.set_client_disabled(env_id, &id, disabled).await? {
+        // A dynamic registration whose row was forgotten: recreate it as a tombstone.
+        let reg = crate::clients::dcr::verify(master, env_id, client_id, &[])
+            .map_err(|_| AdminError::NotFound(format!("no client {client_id:?} in {env_id}")))?;
+        let row = ClientRecord {
+            env_id: env_id.to_owned(),
+            client_id: id.clone(),
+            kind: ClientKind::Dynamic,
+            metadata: reg.meta,
+            created_at: now,
+            disabled,
+            last_used_at: None,
+            registrations: 1,
+        };
+        store.save_client_metadata(&row).await?;
+        store.set_client_disabled(env_id, &id, disabled).await?;
+    }
+    Ok(id)
+}
+
+/// Stores a validated pre-registered client, generating its id and, for clients that
+/// authenticate with a secret, the secret.
+pub async fn create_static_client(
     store: &dyn Store,
     env_id: &str,
     metadata: ClientMetadata,
-    kind: ClientKind,
     now: i64,
 ) -> Result<CreatedClient> {
-    let confidential = AuthMethod::parse(&metadata.token_endpoint_auth_method)
-        .is_some_and(AuthMethod::is_confidential);
+    let uses_secret = AuthMethod::parse(&metadata.token_endpoint_auth_method)
+        .is_some_and(AuthMethod::uses_secret);
     let client = ClientRecord {
         env_id: env_id.to_owned(),
         client_id: crypto::new_id("ghc_"),
-        kind,
+        kind: ClientKind::Static,
         metadata,
         created_at: now,
         disabled: false,
         last_used_at: None,
+        registrations: 1,
     };
-    let secret = confidential.then(|| crypto::new_secret("ghs_"));
+    let secret = uses_secret.then(|| crypto::new_secret("ghs_"));
     let secrets: Vec<ClientSecretRecord> = secret
         .iter()
         .map(|s| ClientSecretRecord {

@@ -46,8 +46,13 @@ pub struct RateLimits {
     pub token_per_client: Rate,
     /// Token endpoint, per IP address. Default 1200/min, burst 200.
     pub token_per_ip: Rate,
-    /// Registration endpoint, per IP address. Default 30/min, burst 20.
+    /// Registrations that create a new client, per IP address. Default 30/min, burst 20.
     pub register_per_ip: Rate,
+    /// Registrations of one client (identical metadata), per registration fingerprint: clients
+    /// such as Claude register on every connection from shared addresses. Default 600/min, burst 100.
+    pub register_per_fingerprint: Rate,
+    /// Client ID Metadata Document fetches per host. Default 60/min, burst 20.
+    pub cimd_fetch_per_host: Rate,
     /// Login attempts per IP address. Default 30/min, burst 20.
     pub login_per_ip: Rate,
     /// Login attempts per account (email). Default 10/min, burst 5.
@@ -60,6 +65,8 @@ impl Default for RateLimits {
             token_per_client: Rate::new(600, 100),
             token_per_ip: Rate::new(1200, 200),
             register_per_ip: Rate::new(30, 20),
+            register_per_fingerprint: Rate::new(600, 100),
+            cimd_fetch_per_host: Rate::new(60, 20),
             login_per_ip: Rate::new(30, 20),
             login_per_account: Rate::new(10, 5),
         }

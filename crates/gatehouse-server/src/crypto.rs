@@ -50,6 +50,7 @@ pub enum MasterKeyError {
 pub struct MasterKey {
     seal: std::sync::Arc<LessSafeKey>,
     csrf: hmac::Key,
+    registration: hmac::Key,
 }
 
 impl fmt::Debug for MasterKey {
@@ -94,12 +95,14 @@ impl MasterKey {
         let root = hmac::Key::new(hmac::HMAC_SHA256, raw);
         let seal_bytes = hmac::sign(&root, b"gatehouse seal v1");
         let csrf_bytes = hmac::sign(&root, b"gatehouse csrf v1");
+        let registration_bytes = hmac::sign(&root, b"gatehouse registration v1");
         let seal = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, seal_bytes.as_ref()).expect("32-byte AES key"),
         );
         Self {
             seal: std::sync::Arc::new(seal),
             csrf: hmac::Key::new(hmac::HMAC_SHA256, csrf_bytes.as_ref()),
+            registration: hmac::Key::new(hmac::HMAC_SHA256, registration_bytes.as_ref()),
         }
     }
 
@@ -142,6 +145,18 @@ impl MasterKey {
             format!("{request_handle}\u{0}{browser}").as_bytes(),
         );
         b64url(tag.as_ref())
+    }
+
+    /// A MAC binding `data` to a dynamic registration in environment `env_id` (stateless
+    /// client ids and the secrets derived from them, RFC 7591 §A.5.2).
+    pub fn registration_tag(&self, env_id: &str, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.registration);
+        for part in [env_id.as_bytes(), b"\0", purpose.as_bytes(), b"\0", data] {
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Constant-time check of a CSRF token.

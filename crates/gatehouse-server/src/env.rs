@@ -337,6 +337,7 @@ fn build_handle(
         scopes,
         registration: record.settings.registration != RegistrationMode::Off,
         protected_resources: resources.iter().map(|r| r.record.uri.clone()).collect(),
+        client_id_metadata_documents: record.settings.cimd.enabled,
     });
     let metadata_json = Arc::new(serde_json::to_string(&metadata).unwrap_or_default());
     EnvHandle {

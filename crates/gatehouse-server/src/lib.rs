@@ -8,11 +8,13 @@
 pub mod access;
 pub mod admin;
 pub mod audit;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod discovery;
 pub mod env;
+pub mod fetch;
 pub mod http;
 pub mod interaction;
 pub mod introspect;
@@ -96,6 +98,7 @@ pub async fn start(opts: Options) -> Result<AppState, StartError> {
         clock: opts.clock,
         limiter: Limiter::default(),
         limits: opts.limits,
+        clients: Default::default(),
     });
     tokio::spawn(watch_environments(state.clone()));
     tokio::spawn(collect_expired(state.clone()));

@@ -15,7 +15,8 @@ input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:
 button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #2f5bd3;background:#2f5bd3;color:#fff;cursor:pointer;margin:1rem .5rem 0 0}\
 button.secondary{background:#fff;color:#2f5bd3}ul{padding-left:1.2rem}li{margin:.4rem 0}code{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all}\
 .error{background:#fdecec;border:1px solid #f1b3b3;padding:.7rem;border-radius:6px}.warn{background:#fff6e0;border:1px solid #f0d28a;padding:.7rem;border-radius:6px}\
-.muted{color:#5b6475;font-size:.9rem}.scope{font-weight:600}";
+.muted{color:#5b6475;font-size:.9rem}.scope{font-weight:600}\
+.verified{background:#e8f6ec;border:1px solid #9fd3ad;padding:.7rem;border-radius:6px}";
 
 fn csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
@@ -180,6 +181,10 @@ pub struct ConsentView<'a> {
     pub client_name: &'a str,
     /// Client id.
     pub client_id: &'a str,
+    /// For a client identified by a metadata document URL, that URL's host.
+    pub client_host: Option<String>,
+    /// The known client this provably is.
+    pub verified: Option<&'a str>,
     /// Host the browser will be sent back to (AS-20).
     pub redirect_host: &'a str,
     /// Whether every redirect URI of the client is on this machine.
@@ -211,9 +216,18 @@ pub fn consent(v: &ConsentView<'_>) -> Response {
     } else {
         ""
     };
+    let identity = match (v.verified, &v.client_host) {
+        (Some(name), _) => format!("<p class=\"verified\">Verified: this is {}.</p>", esc(name)),
+        (None, Some(host)) => format!(
+            "<p class=\"muted\">This application describes itself in a document published by <strong>{}</strong>; \
+             it is not a verified client.</p>",
+            esc(host)
+        ),
+        (None, None) => String::new(),
+    };
     let body = format!(
         "<h1>Allow access?</h1><p><strong>{client}</strong> wants to access <strong>{server}</strong> \
-         (<code>{uri}</code>) as <strong>{email}</strong>.</p>\
+         (<code>{uri}</code>) as <strong>{email}</strong>.</p>{identity}\
          <p>It will be able to:</p>{scopes}\
          <p class=\"muted\">After you decide, you will be sent to <code>{host}</code>. Client id: <code>{client_id}</code></p>{warn}\
          <form method=\"post\" action=\"{action}\">{hidden}\

@@ -5,14 +5,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gatehouse_oauth::client::RegistrationRequest;
+use gatehouse_oauth::client::{AuthMethod, RegistrationRequest};
 use gatehouse_oauth::secret::Secret;
 use gatehouse_oauth::{ErrorCode, OAuthError};
-use gatehouse_store::{ClientKind, RegistrationMode};
+use gatehouse_store::{ClientKind, ClientRecord, RegistrationMode};
 use serde_json::{Value, json};
 
-use crate::admin::{self, AdminError};
 use crate::audit::Ev;
+use crate::clients::dcr;
 use crate::crypto;
 use crate::env::EnvHandle;
 use crate::http::{ClientIp, Env};
@@ -77,36 +77,82 @@ async fn run(
         RegistrationMode::Token => check_initial_access_token(s, env, headers).await?,
         RegistrationMode::Open => {}
     }
-    s.limiter
-        .check(
-            &format!("register-ip:{}:{}", env.id(), ip.unwrap_or("-")),
-            s.limits.register_per_ip,
-            s.now_ms(),
-        )
-        .map_err(|retry| JsonError::rate_limited(retry, "registration"))?;
     let metadata = RegistrationRequest::from_json(body)?.validate(env.redirect_policy())?;
     let now = s.now();
-    let created = admin::create_client(&*s.store, env.id(), metadata, ClientKind::Dynamic, now)
+    let logical = dcr::logical_id(env.id(), &metadata);
+    // Rate limits (pain point 4): re-registering a known client is keyed by its fingerprint,
+    // so clients on shared egress (claude.ai, chatgpt.com) that register on every connection
+    // are not throttled by someone else's flood; creating a new client is keyed by address.
+    let existing = s
+        .store
+        .get_client(env.id(), &logical)
         .await
-        .map_err(|e| match e {
-            AdminError::Invalid(m) => {
-                JsonError::from(OAuthError::new(ErrorCode::InvalidClientMetadata, m))
-            }
-            other => JsonError::from(internal("registering client", other)),
-        })?;
-    let mut out = serde_json::to_value(&created.client.metadata).unwrap_or_else(|_| json!({}));
+        .map_err(|e| JsonError::from(internal("client lookup", e)))?;
+    let now_ms = s.now_ms();
+    let limited = match &existing {
+        Some(_) => s.limiter.check(
+            &format!("register-fp:{logical}"),
+            s.limits.register_per_fingerprint,
+            now_ms,
+        ),
+        None => s.limiter.check(
+            &format!("register-ip:{}:{}", env.id(), ip.unwrap_or("-")),
+            s.limits.register_per_ip,
+            now_ms,
+        ),
+    };
+    limited.map_err(|retry| JsonError::rate_limited(retry, "registration"))?;
+    if existing.as_ref().is_some_and(|c| c.disabled) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "a client with exactly this registration has been disabled by the administrator",
+        )
+        .into());
+    }
+    let (client_id, _) = dcr::issue(&s.master, env.id(), &metadata, now).ok_or_else(|| {
+        JsonError::from(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "the registration is too large; publish keys with jwks_uri instead of inline jwks, or shorten it",
+        ))
+    })?;
+    let row = ClientRecord {
+        env_id: env.id().to_owned(),
+        client_id: logical.clone(),
+        kind: ClientKind::Dynamic,
+        metadata: metadata.clone(),
+        created_at: now,
+        disabled: false,
+        last_used_at: None,
+        registrations: 1,
+    };
+    let stored = s
+        .store
+        .record_registration(&row)
+        .await
+        .map_err(|e| JsonError::from(internal("recording registration", e)))?;
+    if stored.registrations == 1 {
+        // A new logical client: keep the never-used ones bounded. Forgotten registrations
+        // keep working (their client_ids carry them).
+        let cap = env.record.settings.max_unused_dynamic_clients;
+        if let Err(e) = s.store.evict_unused_dynamic_clients(env.id(), cap).await {
+            tracing::warn!(error = %e, "could not evict unused registrations");
+        }
+    }
+    let mut out = serde_json::to_value(&metadata).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut out {
-        m.insert("client_id".into(), json!(created.client.client_id));
+        m.insert("client_id".into(), json!(client_id));
         m.insert("client_id_issued_at".into(), json!(now));
-        if let Some(secret) = &created.secret {
-            m.insert("client_secret".into(), json!(secret.expose()));
+        if AuthMethod::parse(&metadata.token_endpoint_auth_method)
+            .is_some_and(AuthMethod::uses_secret)
+        {
+            m.insert(
+                "client_secret".into(),
+                json!(dcr::secret(&s.master, env.id(), &client_id).expose()),
+            );
             m.insert("client_secret_expires_at".into(), json!(0));
         }
     }
-    Ok((
-        created.client.client_id.clone(),
-        json_no_store(StatusCode::CREATED, &out),
-    ))
+    Ok((client_id, json_no_store(StatusCode::CREATED, &out)))
 }
 
 /// RFC 7591 §3: in gated mode the request carries `Authorization: Bearer <initial access token>`;

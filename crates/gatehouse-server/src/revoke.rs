@@ -56,7 +56,7 @@ async fn run(
             "client authentication is required: send client_id or client credentials",
         ))
     })?;
-    let client = authenticate(s, env, &presented, true).await?.client;
+    let client = authenticate(s, env, &presented, true).await?.client.record;
     ev.set_client(&client.client_id);
     let token = params.required("token")?;
     let now = s.now();

@@ -32,6 +32,8 @@ pub struct Inner {
     pub limiter: Limiter,
     /// Rate limits.
     pub limits: RateLimits,
+    /// Caches of client resolution (metadata documents, client keys).
+    pub clients: crate::clients::keys::Caches,
 }
 
 impl AppState {

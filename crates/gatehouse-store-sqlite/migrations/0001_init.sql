@@ -58,9 +58,11 @@ CREATE TABLE clients (
     metadata     TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     disabled     INTEGER NOT NULL,
-    last_used_at INTEGER
+    last_used_at INTEGER,
+    registrations INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX clients_by_env ON clients (env_id, created_at);
+CREATE INDEX clients_unused ON clients (env_id, kind, created_at) WHERE last_used_at IS NULL AND disabled = 0;
 
 CREATE TABLE client_secrets (
     client_id  TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
@@ -184,6 +186,15 @@ CREATE TABLE revoked_jtis (
     PRIMARY KEY (env_id, jti)
 );
 CREATE INDEX revoked_jtis_by_expiry ON revoked_jtis (expires_at);
+
+-- Client assertion jtis already used (RFC 7523 §3 replay prevention), kept until they expire.
+CREATE TABLE assertion_jtis (
+    env_id     TEXT NOT NULL REFERENCES environments (id),
+    jti        TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (env_id, jti)
+);
+CREATE INDEX assertion_jtis_by_expiry ON assertion_jtis (expires_at);
 
 -- AUTOINCREMENT: ids only ever increase, even after the newest rows are deleted.
 -- No foreign key: the log must accept any event, and outlives what it mentions.

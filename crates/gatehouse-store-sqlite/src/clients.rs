@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    ClientKind, ClientRecord, ClientSecretRecord, ClientStore, StoreResult, Timestamp,
+    ClientKind, ClientRecord, ClientSecretRecord, ClientStore, SecretHash, StoreResult, Timestamp,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -10,7 +10,8 @@ use crate::SqliteStore;
 use crate::error::{DbResult, other};
 use crate::sql::{hash_col, json_col, parsed_col, to_json};
 
-const COLUMNS: &str = "env_id, client_id, kind, metadata, created_at, disabled, last_used_at";
+const COLUMNS: &str =
+    "env_id, client_id, kind, metadata, created_at, disabled, last_used_at, registrations";
 
 fn client_row(row: &Row<'_>) -> rusqlite::Result<ClientRecord> {
     Ok(ClientRecord {
@@ -21,6 +22,7 @@ fn client_row(row: &Row<'_>) -> rusqlite::Result<ClientRecord> {
         created_at: row.get(4)?,
         disabled: row.get(5)?,
         last_used_at: row.get(6)?,
+        registrations: row.get(7)?,
     })
 }
 
@@ -65,7 +67,7 @@ fn insert_client(
         )));
     }
     tx.execute(
-        &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             c.env_id,
             c.client_id,
@@ -73,7 +75,8 @@ fn insert_client(
             to_json(&c.metadata)?,
             c.created_at,
             c.disabled,
-            c.last_used_at
+            c.last_used_at,
+            c.registrations
         ],
     )?;
     secrets.iter().try_for_each(|s| insert_secret(tx, s))
@@ -189,6 +192,112 @@ impl ClientStore for SqliteStore {
                     params![env_id, client_id, now],
                 )?;
                 Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn record_registration(&self, c: &ClientRecord) -> StoreResult<ClientRecord> {
+        let c = c.clone();
+        self.pool
+            .write(move |tx| {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+                         ON CONFLICT (client_id) DO UPDATE
+                         SET registrations = registrations + 1, metadata = excluded.metadata
+                         WHERE clients.env_id = excluded.env_id"
+                    ),
+                    params![
+                        c.env_id,
+                        c.client_id,
+                        c.kind.as_str(),
+                        to_json(&c.metadata)?,
+                        c.created_at,
+                        c.disabled,
+                        c.last_used_at
+                    ],
+                )?;
+                let sql =
+                    format!("SELECT {COLUMNS} FROM clients WHERE env_id = ?1 AND client_id = ?2");
+                tx.query_row(&sql, [&c.env_id, &c.client_id], client_row)
+                    .optional()?
+                    .ok_or_else(|| {
+                        other(format!(
+                            "client {:?} belongs to another environment",
+                            c.client_id
+                        ))
+                    })
+            })
+            .await
+    }
+
+    async fn save_client_metadata(&self, c: &ClientRecord) -> StoreResult<()> {
+        let c = c.clone();
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    &format!(
+                        "INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata
+                         WHERE clients.env_id = excluded.env_id"
+                    ),
+                    params![
+                        c.env_id,
+                        c.client_id,
+                        c.kind.as_str(),
+                        to_json(&c.metadata)?,
+                        c.created_at,
+                        c.disabled,
+                        c.last_used_at,
+                        c.registrations
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(other(format!(
+                        "client {:?} belongs to another environment",
+                        c.client_id
+                    )));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn evict_unused_dynamic_clients(&self, env_id: &str, keep: u64) -> StoreResult<u64> {
+        let env_id = env_id.to_owned();
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM clients WHERE rowid IN (
+                         SELECT rowid FROM clients
+                         WHERE env_id = ?1 AND kind = 'dynamic' AND last_used_at IS NULL AND disabled = 0
+                         ORDER BY created_at DESC, rowid DESC
+                         LIMIT -1 OFFSET ?2)",
+                    params![env_id, keep],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn expire_client_secrets(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        keep: &SecretHash,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let (env_id, client_id, keep) = (env_id.to_owned(), client_id.to_owned(), keep.clone());
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    "UPDATE client_secrets SET expires_at = ?4
+                     WHERE env_id = ?1 AND client_id = ?2 AND hash <> ?3
+                       AND (expires_at IS NULL OR expires_at > ?4)",
+                    params![env_id, client_id, keep.as_str(), at],
+                )?;
+                Ok(n as u64)
             })
             .await
     }

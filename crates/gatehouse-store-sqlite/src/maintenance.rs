@@ -20,6 +20,7 @@ fn gc_tx(tx: &Transaction<'_>, now: Timestamp) -> DbResult<GcReport> {
         refresh_tokens: delete("DELETE FROM refresh_tokens WHERE expires_at <= ?1")?,
         revoked_jtis: delete("DELETE FROM revoked_jtis WHERE expires_at <= ?1")?,
         keys: delete("DELETE FROM signing_keys WHERE removed_at IS NOT NULL AND removed_at <= ?1")?,
+        assertion_jtis: delete("DELETE FROM assertion_jtis WHERE expires_at <= ?1")?,
     };
     tx.execute(
         "UPDATE refresh_tokens SET sealed_successor = NULL

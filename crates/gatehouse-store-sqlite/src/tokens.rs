@@ -312,4 +312,29 @@ impl TokenStore for SqliteStore {
             })
             .await
     }
+
+    async fn claim_assertion_jti(
+        &self,
+        env_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (env_id, jti) = (env_id.to_owned(), jti.to_owned());
+        self.pool
+            .write(move |tx| {
+                // An expired entry may be reused; a live one means replay.
+                tx.execute(
+                    "DELETE FROM assertion_jtis WHERE env_id = ?1 AND jti = ?2 AND expires_at <= ?3",
+                    params![env_id, jti, now],
+                )?;
+                let n = tx.execute(
+                    "INSERT INTO assertion_jtis (env_id, jti, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (env_id, jti) DO NOTHING",
+                    params![env_id, jti, expires_at],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
 }

@@ -167,6 +167,25 @@ pub trait ClientStore: Send + Sync {
         client_id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Counts one more registration of a logical client, atomically: creates the row (with
+    /// `registrations = 1`) or adds one to its count and replaces its metadata, keeping
+    /// `created_at`, `disabled` and `last_used_at`. Returns the row after the change.
+    async fn record_registration(&self, c: &ClientRecord) -> StoreResult<ClientRecord>;
+    /// Creates the row or replaces only its metadata (keeping `created_at`, `disabled`,
+    /// `last_used_at` and `registrations`), e.g. a fetched CIMD document.
+    async fn save_client_metadata(&self, c: &ClientRecord) -> StoreResult<()>;
+    /// Deletes the oldest dynamic clients that were never used and are not disabled, so that
+    /// at most `keep` such clients remain in the environment. Returns how many were deleted.
+    async fn evict_unused_dynamic_clients(&self, env_id: &str, keep: u64) -> StoreResult<u64>;
+    /// Makes every secret of the client other than `keep` expire at `at` (unless it already
+    /// expires earlier). Returns how many were changed.
+    async fn expire_client_secrets(
+        &self,
+        env_id: &str,
+        client_id: &str,
+        keep: &SecretHash,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     /// Deletes a client and its secrets. Its grants and tokens stay until they expire, but
     /// stop working: nothing can authenticate as the client any more. Returns whether it
     /// existed.
@@ -318,6 +337,16 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_jti(&self, env_id: &str, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// Whether the access token `jti` is revoked.
     async fn is_jti_revoked(&self, env_id: &str, jti: &str) -> StoreResult<bool>;
+    /// Records the first use of a client assertion `jti` (RFC 7523 §3: replay prevention),
+    /// atomically: returns true for the first caller, false if the jti was already used and
+    /// has not expired at `now`.
+    async fn claim_assertion_jti(
+        &self,
+        env_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// Authentication log and registration gating.
@@ -356,7 +385,7 @@ pub trait Store:
     /// Sets a server-wide value.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Deletes what has expired at `now`: codes, pending authorizations, sessions, refresh
-    /// tokens, revoked-jti entries and keys past `removed_at`; and wipes sealed successors of
+    /// tokens, revoked-jti and assertion-jti entries and keys past `removed_at`; and wipes sealed successors of
     /// refresh tokens rotated more than 60 s before `now` (the longest grace allowed).
     async fn gc(&self, now: Timestamp) -> StoreResult<GcReport>;
     /// Checks the database answers.

@@ -75,6 +75,61 @@ pub struct EnvSettings {
     pub refresh_grace: i64,
     /// ID token lifetime. Default 3600 s.
     pub id_token_ttl: i64,
+    /// Client ID Metadata Documents (URL client_ids).
+    pub cimd: CimdSettings,
+    /// Most never-used dynamic registrations kept; older ones are forgotten (their client_ids
+    /// keep working, since each carries its own signed registration). Default 10000.
+    pub max_unused_dynamic_clients: u64,
+}
+
+/// Which Client ID Metadata Document URLs an environment accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CimdTrust {
+    /// Any https URL that passes the URL and fetch rules.
+    #[default]
+    AnyHttps,
+    /// Only URLs on the listed domains (or their subdomains).
+    AllowList,
+    /// Only the URLs of Gatehouse's catalogue of known MCP clients.
+    KnownClients,
+}
+
+/// Client ID Metadata Document settings of an environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CimdSettings {
+    /// Whether URL client_ids are accepted (and `client_id_metadata_document_supported`
+    /// advertised). Default on.
+    pub enabled: bool,
+    /// Trust policy. Default: any https URL.
+    pub trust: CimdTrust,
+    /// Domains for the `allow_list` policy (`example.com` also allows `app.example.com`).
+    pub allowed_domains: Vec<String>,
+    /// Hosts exempt from the private-address block when fetching — for tests and local
+    /// development only. Default none.
+    pub fetch_allow_hosts: Vec<String>,
+    /// A PEM file of extra trusted root certificates for fetching — for tests and private
+    /// PKI only. Default none.
+    pub fetch_ca_file: Option<String>,
+    /// Shortest time a fetched document is cached, seconds. Default 60.
+    pub min_cache_seconds: i64,
+    /// Longest time a fetched document is cached, seconds. Default 86400.
+    pub max_cache_seconds: i64,
+}
+
+impl Default for CimdSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trust: CimdTrust::AnyHttps,
+            allowed_domains: Vec::new(),
+            fetch_allow_hosts: Vec::new(),
+            fetch_ca_file: None,
+            min_cache_seconds: 60,
+            max_cache_seconds: 86_400,
+        }
+    }
 }
 
 impl Default for EnvSettings {
@@ -88,6 +143,8 @@ impl Default for EnvSettings {
             refresh_token_ttl: 30 * 24 * 3600,
             refresh_grace: 30,
             id_token_ttl: 3600,
+            cimd: CimdSettings::default(),
+            max_unused_dynamic_clients: 10_000,
         }
     }
 }
@@ -171,6 +228,9 @@ pub enum ClientKind {
     Dynamic,
     /// Created by an operator (`gatehouse client add`).
     Static,
+    /// Identified by the URL of its Client ID Metadata Document; the row caches the last
+    /// document fetched.
+    Cimd,
 }
 
 impl ClientKind {
@@ -179,6 +239,7 @@ impl ClientKind {
         match self {
             Self::Dynamic => "dynamic",
             Self::Static => "static",
+            Self::Cimd => "cimd",
         }
     }
 
@@ -187,17 +248,24 @@ impl ClientKind {
         match s {
             "dynamic" => Some(Self::Dynamic),
             "static" => Some(Self::Static),
+            "cimd" => Some(Self::Cimd),
             _ => None,
         }
     }
 }
 
 /// A client of an environment.
+///
+/// For a dynamically registered client the row is the *logical* client: every registration
+/// with the same software, name and redirect URIs shares it (`client_id` is then the
+/// registration fingerprint `dcr_…`, and `registrations` counts them), while each
+/// registration's own `client_id` carries its metadata, signed, so the client keeps working
+/// if this row is lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRecord {
     /// Environment.
     pub env_id: String,
-    /// `client_id`, unique across environments.
+    /// `client_id` (or, for dynamic clients, the logical id), unique across environments.
     pub client_id: String,
     /// Dynamic or static.
     pub kind: ClientKind,
@@ -209,6 +277,8 @@ pub struct ClientRecord {
     pub disabled: bool,
     /// Last successful token request.
     pub last_used_at: Option<Timestamp>,
+    /// How many registrations this logical client stands for (1 for static and CIMD clients).
+    pub registrations: i64,
 }
 
 /// One secret of a confidential client; a client may have several (rotation).
@@ -483,4 +553,6 @@ pub struct GcReport {
     pub revoked_jtis: u64,
     /// Keys past `removed_at`.
     pub keys: u64,
+    /// Expired client-assertion jtis.
+    pub assertion_jtis: u64,
 }

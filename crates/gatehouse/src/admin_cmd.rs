@@ -155,6 +155,8 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             remove_origins,
             refresh_grace,
             code_ttl,
+            cimd,
+            max_unused_registrations,
             common,
         } => {
             let cx = Ctx::open(&common)?;
@@ -182,12 +184,43 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             if let Some(t) = code_ttl {
                 e.settings.code_ttl = t;
             }
+            if let Some(n) = max_unused_registrations {
+                e.settings.max_unused_dynamic_clients = n;
+            }
+            apply_cimd(&mut e.settings.cimd, cimd);
             admin::update_environment(&*cx.store, &e).await?;
             let v = json!({"id": e.id, "settings": e.settings});
             cx.out(v, || format!("updated environment {}", e.id));
         }
     }
     Ok(())
+}
+
+fn apply_cimd(c: &mut gatehouse_store::CimdSettings, a: crate::cli::CimdArgs) {
+    use crate::cli::CimdTrustArg;
+    if let Some(on) = a.cimd {
+        c.enabled = on == "on";
+    }
+    if let Some(t) = a.cimd_trust {
+        c.trust = match t {
+            CimdTrustArg::AnyHttps => gatehouse_store::CimdTrust::AnyHttps,
+            CimdTrustArg::AllowList => gatehouse_store::CimdTrust::AllowList,
+            CimdTrustArg::KnownClients => gatehouse_store::CimdTrust::KnownClients,
+        };
+    }
+    for d in a.cimd_allow_domains {
+        if !c.allowed_domains.contains(&d) {
+            c.allowed_domains.push(d);
+        }
+    }
+    for h in a.cimd_fetch_allow_hosts {
+        if !c.fetch_allow_hosts.contains(&h) {
+            c.fetch_allow_hosts.push(h);
+        }
+    }
+    if let Some(f) = a.cimd_ca_file {
+        c.fetch_ca_file = Some(f);
+    }
 }
 
 async fn resource_cmd(cmd: ResourceCmd) -> anyhow::Result<()> {
@@ -312,10 +345,23 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
             scopes,
             redirect_uris,
             public,
+            jwks_file,
+            jwks_uri,
             common,
         } => {
             let cx = Ctx::open(&common)?;
             ensure_bootstrapped(&cx).await?;
+            let jwks = match jwks_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Some(
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("{} is not a JSON JWK Set", path.display()))?,
+                    )
+                }
+                None => None,
+            };
             let created = admin::add_client(
                 &*cx.store,
                 &env,
@@ -325,6 +371,8 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
                     scopes,
                     redirect_uris,
                     public,
+                    jwks,
+                    jwks_uri,
                 },
                 cx.now,
             )
@@ -347,6 +395,31 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
                 t
             });
         }
+        ClientCmd::RotateSecret {
+            env,
+            client_id,
+            keep_old_for,
+            common,
+        } => {
+            let cx = Ctx::open(&common)?;
+            let secret =
+                admin::rotate_client_secret(&*cx.store, &env, &client_id, keep_old_for, cx.now)
+                    .await?;
+            let s = secret.expose().to_owned();
+            cx.out(json!({"client_id": client_id, "client_secret": s, "old_secrets_expire_at": cx.now + keep_old_for}), || {
+                format!("new client_secret: {s}\n(shown only now; the previous secrets stop working in {keep_old_for} s)")
+            });
+        }
+        ClientCmd::Disable {
+            env,
+            client_id,
+            common,
+        } => set_disabled(&env, &client_id, &common, true).await?,
+        ClientCmd::Enable {
+            env,
+            client_id,
+            common,
+        } => set_disabled(&env, &client_id, &common, false).await?,
         ClientCmd::List { env, common } => {
             let cx = Ctx::open(&common)?;
             let list = cx.store.list_clients(&env).await?;
@@ -354,22 +427,44 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|c| {
                     format!(
-                        "{:<28} {:<8} {:<24} {}",
+                        "{:<34} {:<8} {:>5}x {:<24} {}{}",
                         c.client_id,
                         c.kind.as_str(),
+                        c.registrations,
                         c.metadata.client_name.as_deref().unwrap_or("-"),
-                        c.metadata.grant_types.join(",")
+                        c.metadata.grant_types.join(","),
+                        if c.disabled { " (disabled)" } else { "" }
                     )
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
             let rows = list
                 .iter()
-                .map(|c| json!({"client_id": c.client_id, "kind": c.kind.as_str(), "disabled": c.disabled, "last_used_at": c.last_used_at, "metadata": c.metadata}))
+                .map(|c| json!({"client_id": c.client_id, "kind": c.kind.as_str(), "registrations": c.registrations, "disabled": c.disabled, "last_used_at": c.last_used_at, "metadata": c.metadata}))
                 .collect();
             cx.out(Value::Array(rows), || text);
         }
     }
+    Ok(())
+}
+
+async fn set_disabled(
+    env: &str,
+    client_id: &str,
+    common: &Common,
+    disabled: bool,
+) -> anyhow::Result<()> {
+    let cx = Ctx::open(common)?;
+    let row = admin::set_client_disabled(&*cx.store, &cx.master, env, client_id, disabled, cx.now)
+        .await?;
+    let word = if disabled { "disabled" } else { "enabled" };
+    cx.out(json!({"client": row, "disabled": disabled}), || {
+        if row == client_id {
+            format!("{word} client {row}")
+        } else {
+            format!("{word} client {row} (every registration identical to {client_id})")
+        }
+    });
     Ok(())
 }
 

@@ -130,8 +130,41 @@ pub(crate) enum EnvCmd {
         #[arg(long)]
         code_ttl: Option<i64>,
         #[command(flatten)]
+        cimd: CimdArgs,
+        /// Most never-used dynamic registrations kept (older ones are forgotten; their
+        /// client_ids keep working).
+        #[arg(long)]
+        max_unused_registrations: Option<u64>,
+        #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CimdTrustArg {
+    AnyHttps,
+    AllowList,
+    KnownClients,
+}
+
+/// Client ID Metadata Document settings of `env set`.
+#[derive(Debug, Args)]
+pub(crate) struct CimdArgs {
+    /// Accept URL client_ids (Client ID Metadata Documents): on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub(crate) cimd: Option<String>,
+    /// Which metadata documents are trusted.
+    #[arg(long, value_enum)]
+    pub(crate) cimd_trust: Option<CimdTrustArg>,
+    /// A domain for the allow-list policy (repeatable; subdomains included).
+    #[arg(long = "cimd-allow-domain")]
+    pub(crate) cimd_allow_domains: Vec<String>,
+    /// A host exempt from the private-address block when fetching (tests and local development only).
+    #[arg(long = "cimd-fetch-allow-host")]
+    pub(crate) cimd_fetch_allow_hosts: Vec<String>,
+    /// A PEM file of extra trusted CA certificates for fetching (tests and private PKI only).
+    #[arg(long)]
+    pub(crate) cimd_ca_file: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +248,42 @@ pub(crate) enum ClientCmd {
         /// A public client (no secret; PKCE only).
         #[arg(long)]
         public: bool,
+        /// Authenticate with private_key_jwt using the JWK Set in this file.
+        #[arg(long, conflicts_with_all = ["public", "jwks_uri"])]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Authenticate with private_key_jwt using the keys published at this https URL.
+        #[arg(long, conflicts_with = "public")]
+        jwks_uri: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Add a new secret to a pre-registered client; the old ones expire after --keep-old-for.
+    RotateSecret {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        client_id: String,
+        /// Seconds the previous secrets keep working [default: 86400].
+        #[arg(long, default_value_t = 86_400)]
+        keep_old_for: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable a client (for a dynamic registration: every identical registration).
+    Disable {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        client_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Enable a disabled client.
+    Enable {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        client_id: String,
         #[command(flatten)]
         common: Common,
     },

@@ -20,11 +20,13 @@ use gatehouse_oauth::redirect::{self, VerifiedRedirect};
 use gatehouse_oauth::scope::ScopeSet;
 use gatehouse_oauth::secret::Secret;
 use gatehouse_oauth::{ErrorCode, OAuthError};
-use gatehouse_store::{ClientRecord, PendingAuthorizationRecord};
+use gatehouse_store::PendingAuthorizationRecord;
 
 use super::{Loaded, browser_id, current_session, error_redirect, proceed, server_error_page};
 use crate::admin::client_has_grant;
 use crate::audit::Ev;
+use crate::clients::known::{self, KnownClient};
+use crate::clients::{self, Client, Unknown};
 use crate::crypto;
 use crate::env::EnvHandle;
 use crate::http::{ClientIp, Env};
@@ -111,24 +113,25 @@ async fn handle(
     // Step 2: the rest of the request.
     let resources = env.resource_views();
     let allowed = client
+        .record
         .metadata
         .scope
         .as_deref()
         .map(|sc| ScopeSet::from_tokens(sc.split(' ')));
     let view = ClientView {
-        authorization_code_allowed: client_has_grant(&client, GrantType::AuthorizationCode),
+        authorization_code_allowed: client_has_grant(&client.record, GrantType::AuthorizationCode),
         allowed_scopes: allowed.as_ref(),
     };
     let valid = match authorize::validate(&params, &redirect, &view, &resources) {
         Ok(v) => v,
         Err(AuthorizeError::RenderLocally(e)) => {
-            cx.log_failure(Some(&client.client_id), params.get("resource"), &e, &[])
+            cx.log_failure(Some(client.id()), params.get("resource"), &e, &[])
                 .await;
             return invalid_request_page(&e);
         }
         Err(AuthorizeError::Redirect { to, state, error }) => {
             cx.log_failure(
-                Some(&client.client_id),
+                Some(client.id()),
                 params.get("resource"),
                 &error,
                 &[("redirect_uri", to.as_str().to_owned())],
@@ -136,7 +139,7 @@ async fn handle(
             .await;
             return error_redirect(
                 env,
-                &client,
+                &client.record,
                 &to,
                 state.as_deref(),
                 &error,
@@ -153,7 +156,7 @@ async fn handle(
     let pending = PendingAuthorizationRecord {
         hash: handle.hash(),
         env_id: env.id().to_owned(),
-        client_id: client.client_id.clone(),
+        client_id: client.id().to_owned(),
         redirect_uri: redirect.as_str().to_owned(),
         resource_id: resource.record.id.clone(),
         scope: valid.scope.to_string(),
@@ -175,7 +178,7 @@ async fn handle(
     s.audit
         .emit(
             Ev::new(env.id(), &cx.cid, "authorize", s.now_ms())
-                .client(Some(&client.client_id))
+                .client(Some(client.id()))
                 .resource(Some(&resource.record.uri))
                 .ip(cx.ip.clone())
                 .data("redirect_uri", redirect.as_str().to_owned())
@@ -208,7 +211,7 @@ async fn handle(
 async fn verify_client_and_redirect(
     cx: &Ctx<'_>,
     params: &Params,
-) -> Result<(ClientRecord, VerifiedRedirect), Response> {
+) -> Result<(Client, VerifiedRedirect), Response> {
     for name in ["client_id", "redirect_uri"] {
         if params.is_repeated(name) {
             let e =
@@ -222,30 +225,32 @@ async fn verify_client_and_redirect(
         cx.log_failure(None, None, &e, &[]).await;
         return Err(invalid_request_page(&e));
     };
-    let client = match cx.s.store.get_client(cx.env.id(), client_id).await {
-        Ok(Some(c)) if !c.disabled => c,
-        Ok(found) => {
-            let disabled = found.is_some();
-            let e = OAuthError::invalid_client(if disabled {
-                "this client has been disabled"
-            } else {
-                "unknown client_id"
-            })
-            .with_detail(format!(
-                "client_id {client_id:?} is not registered in environment {}",
-                cx.env.id()
+    let client = match clients::resolve(cx.s, cx.env, client_id).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(unknown)) => {
+            let e = unknown.error(cx.env, client_id);
+            let redirect_uri = params.get("redirect_uri").unwrap_or_default().to_owned();
+            let mut data = vec![("redirect_uri", redirect_uri)];
+            if let Some(k) = known::guess(params.get("redirect_uri"), None) {
+                data.push(("likely_client", k.name.clone()));
+                data.push(("remedy", k.clear_cache.clone()));
+            }
+            cx.log_failure(Some(client_id), None, &e, &data).await;
+            return Err(unknown_client_page(
+                cx.env,
+                client_id,
+                &unknown,
+                params.get("redirect_uri"),
             ));
-            cx.log_failure(Some(client_id), None, &e, &[]).await;
-            return Err(unknown_client_page(cx.env, client_id, disabled));
         }
-        Err(e) => return Err(server_error_page(&internal("client lookup", e))),
+        Err(e) => return Err(server_error_page(&e)),
     };
     let Some(requested) = params.get("redirect_uri") else {
         let e = OAuthError::invalid_request("missing required parameter \"redirect_uri\"");
         cx.log_failure(Some(client_id), None, &e, &[]).await;
         return Err(redirect_mismatch_page(&client, None));
     };
-    match redirect::verify(requested, &client.metadata.redirect_uris) {
+    match redirect::verify(requested, &client.record.metadata.redirect_uris) {
         Some(v) => Ok((client, v)),
         None => {
             let e = OAuthError::invalid_request(
@@ -253,7 +258,7 @@ async fn verify_client_and_redirect(
             )
             .with_detail(format!(
                 "received {requested:?}; registered: {}",
-                client.metadata.redirect_uris.join(", ")
+                client.record.metadata.redirect_uris.join(", ")
             ));
             cx.log_failure(
                 Some(client_id),
@@ -282,42 +287,111 @@ fn invalid_request_page(e: &OAuthError) -> Response {
     .render()
 }
 
-fn unknown_client_page(env: &EnvHandle, client_id: &str, disabled: bool) -> Response {
-    let message = if disabled {
-        "The application's registration (client_id) has been disabled by the administrator of this server.".to_owned()
-    } else {
-        format!(
-            "The application identified itself with a client_id that this server does not know in the {} environment. \
-             It was probably registered with another server or environment, or before this server's data was reset.",
-            env.id()
-        )
+/// Steps that make a client forget a stale registration: the likely client's first, then
+/// every other known client's.
+fn cache_fixes(likely: Option<&KnownClient>) -> Vec<String> {
+    let mut fixes = vec![
+        "Make the application forget its stored registration so that it registers again:"
+            .to_owned(),
+    ];
+    if let Some(k) = likely {
+        fixes.push(format!("This looks like {}: {}", k.name, k.clear_cache));
+    }
+    for k in known::all()
+        .iter()
+        .filter(|k| likely.is_none_or(|l| l.id != k.id))
+    {
+        fixes.push(format!("{}: {}", k.name, k.clear_cache));
+    }
+    fixes
+}
+
+fn unknown_client_page(
+    env: &EnvHandle,
+    client_id: &str,
+    unknown: &Unknown,
+    redirect_uri: Option<&str>,
+) -> Response {
+    let likely = known::guess(redirect_uri, None);
+    let mut facts = vec![
+        ("client_id", client_id.to_owned()),
+        ("issuer", env.issuer.clone()),
+    ];
+    let (title, message, fixes) = match unknown {
+        Unknown::NotRegistered => (
+            "This application is not registered here",
+            format!(
+                "The application identified itself with a client_id that the {} environment of this server does not know. \
+                 It was probably registered with another server or environment, or before this server's data was reset.",
+                env.id()
+            ),
+            cache_fixes(likely),
+        ),
+        Unknown::ForeignEnvironment(other) => (
+            "This application was registered with another environment",
+            match other {
+                Some(o) => format!(
+                    "The application's client_id was issued by the {o} environment of this server, but it is signing in \
+                     to the {} environment ({}). Its stored registration belongs to the other issuer.",
+                    env.id(),
+                    env.issuer
+                ),
+                None => "The application's client_id was issued by another authorization server (or before this server's \
+                         master key changed), so it is not valid here."
+                    .to_owned(),
+            },
+            cache_fixes(likely),
+        ),
+        Unknown::Disabled => (
+            "This application has been disabled",
+            "The administrator of this server disabled this application's registration.".to_owned(),
+            vec!["Ask the administrator to enable it again (gatehouse client enable).".to_owned()],
+        ),
+        Unknown::Metadata(f) => {
+            facts.push(("client metadata document", f.url.clone()));
+            facts.push(("problem", format!("{}: {}", f.kind.as_str(), f.reason)));
+            (
+                "This application's metadata document could not be used",
+                "The application identified itself by the URL of its client metadata document, and this server could \
+                 not use that document."
+                    .to_owned(),
+                match f.kind {
+                    clients::cimd::FailureKind::NotAllowed => vec![
+                        "The administrator can allow this client's domain (gatehouse env set … --cimd-trust / --cimd-allow-domain) \
+                         or register it in advance."
+                            .to_owned(),
+                    ],
+                    clients::cimd::FailureKind::Invalid => vec![
+                        "This is a problem with the application's published metadata; report it to its developers.".to_owned(),
+                    ],
+                    clients::cimd::FailureKind::Fetch => vec![
+                        "Try again in a moment: the document may be temporarily unreachable.".to_owned(),
+                        "If it keeps failing, the authentication log names the exact cause.".to_owned(),
+                    ],
+                },
+            )
+        }
     };
     ErrorPage {
         status: StatusCode::BAD_REQUEST,
-        title: "This application is not registered here",
+        title,
         message,
-        facts: vec![("client_id", client_id.to_owned()), ("issuer", env.issuer.clone())],
-        fixes: vec![
-            "Make the application forget its stored registration so that it registers again:".into(),
-            "mcp-remote: delete ~/.mcp-auth/mcp-remote-<version> and reconnect.".into(),
-            "VS Code: run \u{201c}Authentication: Remove Dynamic Authentication Provider\u{201d} and reconnect.".into(),
-            "GitHub Copilot CLI: delete ~/.copilot/mcp-oauth-config and reconnect.".into(),
-            "Claude Desktop cannot clear its cache; remove and re-add the connector, or use a different MCP server URL.".into(),
-        ],
+        facts,
+        fixes,
         code: "invalid_client",
     }
     .render()
 }
 
-fn redirect_mismatch_page(client: &ClientRecord, received: Option<&str>) -> Response {
+fn redirect_mismatch_page(client: &Client, received: Option<&str>) -> Response {
     let mut facts = vec![
-        ("client_id", client.client_id.clone()),
+        ("client_id", client.id().to_owned()),
         (
             "redirect_uri received",
             received.unwrap_or("(none)").to_owned(),
         ),
     ];
-    for uri in &client.metadata.redirect_uris {
+    for uri in &client.record.metadata.redirect_uris {
         facts.push(("registered redirect_uri", uri.clone()));
     }
     ErrorPage {

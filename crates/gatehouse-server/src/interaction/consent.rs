@@ -78,6 +78,7 @@ fn render(s: &AppState, env: &EnvHandle, l: &Loaded, email: &str) -> Response {
         .unwrap_or_default();
     let localhost_only = l
         .client
+        .record
         .metadata
         .redirect_uris
         .iter()
@@ -86,13 +87,17 @@ fn render(s: &AppState, env: &EnvHandle, l: &Loaded, email: &str) -> Response {
         action: &env.url("/consent"),
         request: &l.handle,
         csrf: &s.master.csrf_token(&l.handle, &l.browser),
-        client_name: l
-            .client
-            .metadata
-            .client_name
-            .as_deref()
-            .unwrap_or(&l.client.client_id),
-        client_id: &l.client.client_id,
+        client_name: l.client.name(),
+        client_id: l.client.id(),
+        // A metadata document's host is who vouches for the client (draft §6.4).
+        client_host: gatehouse_oauth::cimd::is_url_client_id(l.client.id())
+            .then(|| {
+                url::Url::parse(l.client.id())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+            })
+            .flatten(),
+        verified: l.client.verified.map(|k| k.name.as_str()),
         redirect_host: &host,
         localhost_only,
         resource_name: &resource.record.name,
@@ -151,7 +156,7 @@ pub async fn submit(
         emit_failure(&s, &env, &loaded.pending, "consent", &e).await;
         return error_redirect(
             &env,
-            &loaded.client,
+            &loaded.client.record,
             &to,
             p.state.as_deref(),
             &e,
@@ -162,7 +167,7 @@ pub async fn submit(
     if let Err(e) = remember(
         &s,
         &env,
-        &p.client_id,
+        loaded.client.consent_key(),
         &user_id,
         &p.resource_id,
         &p.scope,

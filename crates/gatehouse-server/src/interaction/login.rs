@@ -48,12 +48,7 @@ fn render(
             action: &env.url("/login"),
             request: &l.handle,
             csrf: &s.master.csrf_token(&l.handle, &l.browser),
-            client_name: l
-                .client
-                .metadata
-                .client_name
-                .as_deref()
-                .unwrap_or(&l.client.client_id),
+            client_name: l.client.name(),
             resource_name: resource.map_or("this MCP server", |r| r.record.name.as_str()),
             email,
             error,

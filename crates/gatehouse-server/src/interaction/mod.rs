@@ -22,6 +22,7 @@ use gatehouse_store::{
 };
 
 use crate::audit::Ev;
+use crate::clients::Client;
 use crate::crypto;
 use crate::env::EnvHandle;
 use crate::http::{cookie, set_cookie};
@@ -86,7 +87,7 @@ pub struct Loaded {
     /// The browser-binding value.
     pub browser: String,
     /// The client.
-    pub client: ClientRecord,
+    pub client: Client,
 }
 
 /// Loads the pending authorization named by `request`, or renders why it cannot continue.
@@ -123,14 +124,14 @@ pub async fn load_pending(
         }
         .render());
     }
-    let client = match state.store.get_client(env.id(), &pending.client_id).await {
-        Ok(Some(c)) if !c.disabled => c,
-        Ok(_) => {
+    let client = match crate::clients::resolve(state, env, &pending.client_id).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(_)) => {
             return Err(expired_page(
-                "The application that started this sign-in is no longer registered.",
+                "The application that started this sign-in is no longer registered or was disabled.",
             ));
         }
-        Err(e) => return Err(server_error_page(&internal("client lookup", e))),
+        Err(e) => return Err(server_error_page(&e)),
     };
     Ok(Loaded {
         handle: handle.to_owned(),
@@ -216,6 +217,7 @@ pub enum Step {
 pub async fn next_step(
     state: &AppState,
     env: &EnvHandle,
+    client: &Client,
     p: &PendingAuthorizationRecord,
     session: Option<&SessionRecord>,
 ) -> Result<Step, OAuthError> {
@@ -244,7 +246,7 @@ pub async fn next_step(
     };
     let consent = state
         .store
-        .get_consent(env.id(), &user_id, &p.client_id, &p.resource_id)
+        .get_consent(env.id(), &user_id, client.consent_key(), &p.resource_id)
         .await
         .map_err(|e| internal("consent lookup", e))?;
     let covered = consent.is_some_and(|c| {
@@ -395,7 +397,7 @@ pub async fn proceed(
     session: Option<&SessionRecord>,
     after_post: bool,
 ) -> Response {
-    let step = match next_step(state, env, &loaded.pending, session).await {
+    let step = match next_step(state, env, &loaded.client, &loaded.pending, session).await {
         Ok(s) => s,
         Err(e) => return server_error_page(&e),
     };
@@ -434,7 +436,7 @@ pub async fn proceed(
             let to = VerifiedRedirect::from_stored(p.redirect_uri.clone());
             error_redirect(
                 env,
-                &loaded.client,
+                &loaded.client.record,
                 &to,
                 p.state.as_deref(),
                 &error,

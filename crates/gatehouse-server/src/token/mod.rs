@@ -168,9 +168,9 @@ async fn run(
     // 5. The client must be registered for this grant type. A client registered for
     //    authorization_code may also refresh: it holds a refresh token only if it was given
     //    one (it asked for offline_access).
-    let permitted = client_has_grant(&authed.client, grant)
+    let permitted = client_has_grant(&authed.client.record, grant)
         || (grant == GrantType::RefreshToken
-            && client_has_grant(&authed.client, GrantType::AuthorizationCode));
+            && client_has_grant(&authed.client.record, GrantType::AuthorizationCode));
     if !permitted {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -185,7 +185,7 @@ async fn run(
     let cx = grants::GrantCx {
         s,
         env,
-        client: &authed.client,
+        client: &authed.client.record,
         params: &params,
         now: s.now(),
     };
@@ -200,13 +200,6 @@ async fn run(
     let issued = issue::issue(&cx, decision, trace).await?;
     // Last use is recorded at most once a minute per client: a write per token request
     // would serialise the endpoint on the database's single writer.
-    if authed.client.last_used_at.is_none_or(|t| cx.now - t >= 60)
-        && let Err(e) = s
-            .store
-            .touch_client(env.id(), &authed.client.client_id, cx.now)
-            .await
-    {
-        tracing::warn!(error = %e, "could not record client use");
-    }
+    crate::clients::record_use(s, env, &authed.client, cx.now).await;
     Ok(json_no_store(StatusCode::OK, &issued))
 }

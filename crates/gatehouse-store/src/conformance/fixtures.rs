@@ -103,6 +103,7 @@ pub fn client(env_id: &str, client_id: &str, created_at: Timestamp) -> ClientRec
         created_at,
         disabled: false,
         last_used_at: None,
+        registrations: 1,
     }
 }
 

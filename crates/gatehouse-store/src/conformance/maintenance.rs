@@ -57,6 +57,12 @@ async fn expiring_records(store: &dyn Store, g: &GrantRecord, now: Timestamp) {
             .revoke_jti(ENV_A, &format!("jti {label}"), at)
             .await
             .unwrap();
+        assert!(
+            store
+                .claim_assertion_jti(ENV_A, &format!("assertion {label}"), at, T0)
+                .await
+                .unwrap()
+        );
         let k = SigningKeyRecord {
             removed_at: Some(at),
             ..signing_key(ENV_A, &format!("key {label}"), T0)
@@ -83,6 +89,7 @@ pub async fn gc_deletes_exactly_what_has_expired(store: Arc<dyn Store>) {
         refresh_tokens: 1,
         revoked_jtis: 1,
         keys: 1,
+        assertion_jtis: 1,
     };
     assert_eq!(report, one);
     // Deleted: looked up at T0, before they expired, they are gone.
@@ -204,4 +211,53 @@ pub async fn gc_wipes_sealed_successors_rotated_more_than_60_seconds_ago(store: 
 /// A reachable store answers ping.
 pub async fn ping_succeeds(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+/// A client-assertion jti is accepted once until it expires; afterwards it may be used again
+/// (RFC 7523 §3 requires uniqueness only while the assertion is valid).
+pub async fn claim_assertion_jti_first_use_wins_until_expiry(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    assert!(
+        store
+            .claim_assertion_jti(ENV_A, "j1", T0 + 60, T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_assertion_jti(ENV_A, "j1", T0 + 60, T0 + 1)
+            .await
+            .unwrap(),
+        "replay"
+    );
+    assert!(
+        store
+            .claim_assertion_jti(ENV_B, "j1", T0 + 60, T0)
+            .await
+            .unwrap(),
+        "scoped by environment"
+    );
+    assert!(
+        store
+            .claim_assertion_jti(ENV_A, "j1", T0 + 200, T0 + 60)
+            .await
+            .unwrap(),
+        "expired entries can be reused"
+    );
+}
+
+/// Of 16 concurrent first uses of one assertion jti exactly one wins.
+pub async fn claim_assertion_jti_exactly_one_winner_under_concurrency(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    let wins = race(16, |_| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_assertion_jti(ENV_A, "racy", T0 + 60, T0)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(wins.into_iter().filter(|w| *w).count(), 1);
 }

@@ -6,10 +6,13 @@
 
 #[path = "../it/harness.rs"]
 mod harness;
+#[path = "../it/tls.rs"]
+mod tls;
 
 mod browser;
 mod mcp_server;
 mod oidc_http;
 
 mod openidconnect_rp;
+mod rmcp_cimd;
 mod rmcp_client;

@@ -120,6 +120,10 @@ async fn rmcp_oauth_client_connects_and_calls_a_tool() {
         .expect("credentials");
     let credentials = credentials.expect("a token response");
     assert!(
+        client_id.starts_with("ghd_"),
+        "registered dynamically: {client_id}"
+    );
+    assert!(
         credentials.refresh_token().is_some(),
         "offline_access is offered, so rmcp asks for it and gets a refresh token"
     );

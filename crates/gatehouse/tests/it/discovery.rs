@@ -39,8 +39,14 @@ fn assert_complete(doc: &Value, issuer: &str) {
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
     let scopes: Vec<&str> = doc["scopes_supported"]
         .as_array()
         .unwrap()

@@ -60,6 +60,8 @@ pub fn relaxed_limits() -> RateLimits {
         register_per_ip: r,
         login_per_ip: r,
         login_per_account: r,
+        register_per_fingerprint: r,
+        cimd_fetch_per_host: r,
     }
 }
 
@@ -69,7 +71,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(limits: RateLimits) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::spawn_in(tempfile::tempdir().expect("tempdir"), limits).await
+    }
+
+    /// A second server process on the same data directory (the first keeps running).
+    pub async fn restart(self) -> Self {
+        Self::spawn_in(self.dir, relaxed_limits()).await
+    }
+
+    /// A server on an existing data directory (same database and master key).
+    pub async fn spawn_in(dir: tempfile::TempDir, limits: RateLimits) -> Self {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("gatehouse.db")).expect("open store"));
         let master = MasterKey::load_or_create(dir.path(), None).expect("master key");
@@ -195,8 +206,7 @@ impl TestApp {
                 name: "nightly-agent".into(),
                 grants: vec!["client_credentials".into()],
                 scopes: scopes.map(str::to_owned),
-                redirect_uris: vec![],
-                public: false,
+                ..Default::default()
             },
             self.now(),
         )

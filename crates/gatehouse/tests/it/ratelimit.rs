@@ -138,10 +138,10 @@ async fn registration_floods_get_429() {
     let mut limits = relaxed_limits();
     limits.register_per_ip = Rate::new(60, 2);
     let app = TestApp::spawn_with(limits).await;
-    let body =
-        json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"});
     let mut statuses = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
+        // Distinct clients: each creates a new registration, which is limited per address.
+        let body = json!({"client_name": format!("app {i}"), "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"});
         statuses.push(
             app.http
                 .post(format!("{}/register", app.base))
