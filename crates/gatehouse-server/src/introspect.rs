@@ -43,11 +43,11 @@ async fn run(
             "introspection requires client authentication",
         ))
     })?;
-    authenticate(s, env, &presented, false).await?;
+    let caller = authenticate(s, env, &presented, false).await?.client;
     let token = params.required("token")?;
     let inactive = json!({ "active": false });
     if let Ok(claims) = access::check(s, env, token).await? {
-        return Ok(json!({
+        let mut out = json!({
             "active": true,
             "token_type": "Bearer",
             "iss": claims.iss,
@@ -56,9 +56,17 @@ async fn run(
             "client_id": claims.client_id,
             "scope": claims.scope,
             "iat": claims.iat,
+            "nbf": claims.iat,
             "exp": claims.exp,
             "jti": claims.jti,
-        }));
+        });
+        if let Some(sid) = claims.sid {
+            out["sid"] = json!(sid);
+        }
+        if let Some(at) = claims.auth_time {
+            out["auth_time"] = json!(at);
+        }
+        return Ok(out);
     }
     let now = s.now();
     let Some(rt) = s
@@ -69,6 +77,11 @@ async fn run(
     else {
         return Ok(inactive);
     };
+    // A refresh token is described only to the client it belongs to: a resource server
+    // that ignored `token_type` could otherwise take it for an access token.
+    if rt.client_id != caller.id() {
+        return Ok(inactive);
+    }
     let grant = s
         .store
         .get_grant(env.id(), &rt.grant_id)

@@ -93,9 +93,13 @@ async fn introspection_describes_active_tokens_and_requires_client_authenticatio
     assert_eq!(at["client_id"], s.client);
     assert_eq!(at["scope"], "openid todo:read offline_access");
     assert_eq!(at["iss"], s.app.base);
-    let rt = s.introspect(s.rt()).await;
-    assert_eq!(rt["active"], true);
-    assert_eq!(rt["token_type"], "refresh_token");
+    assert!(
+        at["sid"].as_str().is_some_and(|sid| sid.starts_with("gr_")),
+        "the grant, for resource servers"
+    );
+    assert!(at["auth_time"].is_number());
+    // A refresh token is described only to its own client, never to a resource server.
+    assert_eq!(s.introspect(s.rt()).await, json!({"active": false}));
     assert_eq!(s.introspect("garbage").await, json!({"active": false}));
     // RFC 7662 §2.1: the endpoint is protected.
     let url = format!("{}/introspect", s.app.base);
@@ -191,7 +195,22 @@ async fn another_clients_token_and_unknown_tokens_are_answered_200_and_left_alon
         true,
         "not revoked by a stranger (RFC 7009 §2.1)"
     );
-    assert_eq!(s.introspect(s.rt()).await["active"], true);
+    let still = s
+        .app
+        .token(
+            "dev",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", s.rt()),
+                ("client_id", &s.client),
+            ],
+        )
+        .await;
+    assert_eq!(
+        still.0,
+        StatusCode::OK,
+        "the refresh token was not revoked by a stranger"
+    );
     assert_eq!(
         s.revoke(&s.client, "nonsense", None).await,
         StatusCode::OK,
