@@ -14,6 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod discovery;
 pub mod env;
+pub mod events;
 pub mod fetch;
 pub mod http;
 pub mod interaction;
@@ -151,6 +152,10 @@ pub fn router(state: AppState) -> Router {
             post(register::handle).layer(DefaultBodyLimit::max(register::MAX_BODY)),
         )
         .route("/revoke", post(revoke::handle))
+        .route(
+            "/events",
+            post(events::handle).layer(DefaultBodyLimit::max(events::MAX_BODY)),
+        )
         .route("/introspect", post(introspect::handle))
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .fallback(http::no_endpoint)

@@ -122,6 +122,10 @@ impl TestApp {
         self.clock.now()
     }
 
+    pub fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Makes the server see changes made behind its back (as its background task does
     /// every 250 ms).
     pub async fn reload(&self) {

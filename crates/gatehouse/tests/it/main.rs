@@ -12,6 +12,7 @@ mod cors;
 mod dcr;
 mod discovery;
 mod environments;
+mod events;
 mod flow;
 mod keys;
 mod machine;
