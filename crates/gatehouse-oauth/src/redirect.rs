@@ -255,9 +255,141 @@ fn strip_port(uri: &str) -> String {
     format!("http://{}{tail}", host.to_ascii_lowercase())
 }
 
+/// Longest allowed callback URL (ADM-04).
+pub const MAX_CALLBACK_PATTERN_LEN: usize = 256;
+
+/// ADM-04: an environment's allowed callback URL. Development: http, https, loopback,
+/// private-use schemes, and one `*` as the leftmost host label (not directly on a top-level
+/// domain). Production: https or a private-use scheme, no loopback, no wildcards. Never a
+/// query or fragment; at most 256 characters. Returns the entry as stored.
+pub fn check_callback_pattern(raw: &str, policy: RedirectPolicy) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.len() > MAX_CALLBACK_PATTERN_LEN {
+        return Err(format!(
+            "{raw:?} is longer than {MAX_CALLBACK_PATTERN_LEN} characters"
+        ));
+    }
+    if raw.contains('?') || raw.contains('#') {
+        return Err(format!("{raw:?}: callback URLs have no query or fragment"));
+    }
+    let wildcard = raw.contains('*');
+    if wildcard {
+        if policy == RedirectPolicy::Production {
+            return Err(format!(
+                "{raw:?}: wildcards are allowed in development environments only"
+            ));
+        }
+        let host = raw
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or_default())
+            .unwrap_or_default();
+        let rest = host.strip_prefix("*.").unwrap_or_default();
+        if raw.matches('*').count() != 1
+            || rest.is_empty()
+            || !rest.contains('.')
+            || rest.contains('*')
+        {
+            return Err(format!(
+                "{raw:?}: a wildcard must be the whole leftmost label of a host under a registrable domain, like https://*.example.com/callback"
+            ));
+        }
+        let concrete = raw.replacen('*', "wildcard", 1);
+        classify(&concrete)?;
+        return Ok(raw.to_owned());
+    }
+    let kind = classify(raw)?;
+    if policy == RedirectPolicy::Production && kind == RedirectKind::Loopback {
+        return Err(format!(
+            "{raw:?}: production environments do not allow localhost callback URLs"
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Whether a redirect URI matches one of an environment's allowed callback URLs: exactly,
+/// by the loopback any-port rule, or by a `*` standing for exactly one leftmost host label.
+pub fn callback_allowed(redirect_uri: &str, patterns: &[String]) -> bool {
+    if verify(redirect_uri, patterns).is_some() {
+        return true;
+    }
+    patterns.iter().filter(|p| p.contains("*.")).any(|p| {
+        let (Some((p_scheme, p_rest)), Some((r_scheme, r_rest))) =
+            (p.split_once("://*."), redirect_uri.split_once("://"))
+        else {
+            return false;
+        };
+        let Some((label, after)) = r_rest.split_once('.') else {
+            return false;
+        };
+        p_scheme == r_scheme
+            && !label.is_empty()
+            && !label.contains(['/', ':', '@', '*'])
+            && after == p_rest
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callback_patterns_follow_adm04() {
+        use RedirectPolicy::*;
+        let cases: &[(&str, RedirectPolicy, bool)] = &[
+            ("https://app.example.com/cb", Production, true),
+            (
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                Production,
+                true,
+            ),
+            ("http://localhost:6274/oauth/callback", Production, false),
+            ("http://localhost:6274/oauth/callback", Development, true),
+            ("https://*.example.com/cb", Development, true),
+            ("https://*.example.com/cb", Production, false),
+            ("https://*.com/cb", Development, false),
+            ("https://a.*.example.com/cb", Development, false),
+            ("https://*example.com/cb", Development, false),
+            ("https://app.example.com/cb?x=1", Development, false),
+            ("https://app.example.com/cb#f", Development, false),
+            ("http://example.com/cb", Development, false),
+        ];
+        for (raw, policy, ok) in cases {
+            assert_eq!(
+                check_callback_pattern(raw, *policy).is_ok(),
+                *ok,
+                "{raw} {policy:?}"
+            );
+        }
+        assert!(
+            check_callback_pattern(
+                &format!("https://a.example/{}", "x".repeat(260)),
+                Development
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn callback_matching() {
+        let patterns = reg(&[
+            "https://*.example.com/cb",
+            "http://127.0.0.1/callback",
+            "https://claude.ai/api/mcp/auth_callback",
+        ]);
+        let cases: &[(&str, bool)] = &[
+            ("https://app.example.com/cb", true),
+            ("https://a.b.example.com/cb", false),
+            ("https://example.com/cb", false),
+            ("https://app.example.com/cb2", false),
+            ("http://app.example.com/cb", false),
+            ("http://127.0.0.1:5555/callback", true),
+            ("https://claude.ai/api/mcp/auth_callback", true),
+            ("https://evil.example/cb", false),
+        ];
+        for (uri, ok) in cases {
+            assert_eq!(callback_allowed(uri, &patterns), *ok, "{uri}");
+        }
+    }
 
     fn reg(uris: &[&str]) -> Vec<String> {
         uris.iter().map(|s| s.to_string()).collect()

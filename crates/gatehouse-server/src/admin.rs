@@ -9,9 +9,9 @@ use gatehouse_oauth::resource::ResourceUri;
 use gatehouse_oauth::scope::{self, ScopeSet};
 use gatehouse_oauth::secret::Secret;
 use gatehouse_store::{
-    ClientKind, ClientRecord, ClientSecretRecord, EnvSettings, EnvironmentRecord,
-    InitialAccessTokenRecord, Profile, ResourceRecord, ScopeDef, SigningKeyRecord, Store,
-    StoreError, UserRecord,
+    AdminKeyRecord, AdminUserRecord, ClientKind, ClientRecord, ClientSecretRecord, EnvSettings,
+    EnvironmentRecord, InitialAccessTokenRecord, Profile, ResourceRecord, ScopeDef,
+    SigningKeyRecord, Store, StoreError, UserRecord,
 };
 
 use crate::crypto::{self, MasterKey, password};
@@ -167,6 +167,15 @@ fn check_issuer(raw: &str) -> Result<String> {
 pub async fn update_environment(store: &dyn Store, env: &EnvironmentRecord) -> Result<()> {
     for o in &env.settings.allowed_origins {
         check_origin(o, env.profile)?;
+    }
+    for c in &env.settings.allowed_callback_urls {
+        gatehouse_oauth::redirect::check_callback_pattern(c, policy_of(env.profile))
+            .map_err(AdminError::Invalid)?;
+    }
+    if !(1..=3650).contains(&env.settings.log_retention_days) {
+        return Err(AdminError::Invalid(
+            "log_retention_days must be between 1 and 3650".into(),
+        ));
     }
     if !(0..=60).contains(&env.settings.refresh_grace) {
         return Err(AdminError::Invalid(
@@ -383,26 +392,7 @@ pub async fn add_resource(
     now: i64,
 ) -> Result<ResourceRecord> {
     get_environment(store, env_id).await?;
-    let uri = ResourceUri::parse_registered(&new.url).map_err(AdminError::Invalid)?;
-    if new.name.trim().is_empty() {
-        return Err(AdminError::Invalid(
-            "the MCP server needs a name (shown on the consent page)".into(),
-        ));
-    }
-    for s in &new.scopes {
-        if scope::IDENTITY_SCOPES.contains(&s.name.as_str()) {
-            return Err(AdminError::Invalid(format!(
-                "{:?} is an OpenID Connect scope handled by Gatehouse itself; do not list it as an MCP server scope",
-                s.name
-            )));
-        }
-    }
-    let ttl = new.access_token_ttl.unwrap_or(3600);
-    if !(60..=86_400).contains(&ttl) {
-        return Err(AdminError::Invalid(
-            "access token lifetime must be between 60 and 86400 seconds".into(),
-        ));
-    }
+    let (uri, ttl) = check_resource(&new)?;
     let existing = store.list_resources(env_id).await?;
     if let Some(dup) = existing
         .iter()
@@ -427,6 +417,230 @@ pub async fn add_resource(
     Ok(record)
 }
 
+fn check_resource(new: &NewResource) -> Result<(ResourceUri, i64)> {
+    let uri = ResourceUri::parse_registered(&new.url).map_err(AdminError::Invalid)?;
+    if new.name.trim().is_empty() {
+        return Err(AdminError::Invalid(
+            "the MCP server needs a name (shown on the consent page)".into(),
+        ));
+    }
+    for s in &new.scopes {
+        if scope::IDENTITY_SCOPES.contains(&s.name.as_str()) {
+            return Err(AdminError::Invalid(format!(
+                "{:?} is an OpenID Connect scope handled by Gatehouse itself; do not list it as an MCP server scope",
+                s.name
+            )));
+        }
+        if !scope::is_valid_scope_token(&s.name) {
+            return Err(AdminError::Invalid(format!(
+                "{:?} is not a valid scope token",
+                s.name
+            )));
+        }
+    }
+    let ttl = new.access_token_ttl.unwrap_or(3600);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(AdminError::Invalid(
+            "access token lifetime must be between 60 and 86400 seconds".into(),
+        ));
+    }
+    Ok((uri, ttl))
+}
+
+/// Changes an MCP server. Changing its URL changes the audience of new tokens.
+pub async fn update_resource(
+    store: &dyn Store,
+    env_id: &str,
+    id: &str,
+    new: NewResource,
+) -> Result<ResourceRecord> {
+    let current = store
+        .get_resource(env_id, id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no MCP server {id} in {env_id}")))?;
+    let (uri, ttl) = check_resource(&new)?;
+    let existing = store.list_resources(env_id).await?;
+    if let Some(dup) = existing
+        .iter()
+        .find(|r| r.id != id && ResourceUri::from_stored(&r.uri).key() == uri.key())
+    {
+        return Err(AdminError::Conflict(format!(
+            "MCP server {:?} ({}) already uses this URL",
+            dup.name, dup.id
+        )));
+    }
+    let record = ResourceRecord {
+        name: new.name.trim().to_owned(),
+        uri: uri.as_str().to_owned(),
+        scopes: new.scopes,
+        access_token_ttl: ttl,
+        refresh_without_offline_access: new
+            .refresh_without_offline_access
+            .unwrap_or(current.refresh_without_offline_access),
+        ..current
+    };
+    store.update_resource(&record).await?;
+    Ok(record)
+}
+
+/// Deletes an MCP server; tokens for it can no longer be issued or refreshed.
+pub async fn delete_resource(store: &dyn Store, env_id: &str, id: &str) -> Result<()> {
+    if store.delete_resource(env_id, id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!(
+            "no MCP server {id} in {env_id}"
+        )))
+    }
+}
+
+/// A user by id, or `NotFound`.
+pub async fn get_user(store: &dyn Store, env_id: &str, id: &str) -> Result<UserRecord> {
+    store
+        .get_user(env_id, id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user {id} in {env_id}")))
+}
+
+/// Disables or enables a user. Disabling ends their sessions; their refresh tokens stop
+/// working (checked at every refresh).
+pub async fn set_user_disabled(
+    store: &dyn Store,
+    env_id: &str,
+    id: &str,
+    disabled: bool,
+) -> Result<UserRecord> {
+    let mut user = get_user(store, env_id, id).await?;
+    user.disabled = disabled;
+    store.update_user(&user).await?;
+    if disabled {
+        store.delete_user_sessions(env_id, id).await?;
+    }
+    Ok(user)
+}
+
+/// Sets a user's display name.
+pub async fn rename_user(
+    store: &dyn Store,
+    env_id: &str,
+    id: &str,
+    name: Option<String>,
+) -> Result<UserRecord> {
+    let mut user = get_user(store, env_id, id).await?;
+    user.name = name.filter(|n| !n.trim().is_empty());
+    store.update_user(&user).await?;
+    Ok(user)
+}
+
+/// Sets a new password and ends the user's sessions.
+pub async fn reset_password(
+    store: &dyn Store,
+    env_id: &str,
+    id: &str,
+    password: &str,
+) -> Result<()> {
+    let mut user = get_user(store, env_id, id).await?;
+    user.password_hash = hash_password(password).await?;
+    store.update_user(&user).await?;
+    store.delete_user_sessions(env_id, id).await?;
+    Ok(())
+}
+
+/// A lower-cased email address, or why it is not one.
+fn check_email(email: &str) -> Result<String> {
+    let email = email.trim().to_ascii_lowercase();
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(AdminError::Invalid(format!(
+            "{email:?} is not an email address"
+        )))
+    }
+}
+
+async fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < 8 {
+        return Err(AdminError::Invalid(
+            "the password must be at least 8 characters".into(),
+        ));
+    }
+    let pw = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|e| AdminError::Invalid(format!("password hashing failed: {e}")))
+}
+
+/// Deletes a client. A pre-registered client is gone; a dynamic or metadata-document client
+/// only loses its row (its client_id still resolves): disable it to block it.
+pub async fn delete_client(
+    store: &dyn Store,
+    master: &MasterKey,
+    env_id: &str,
+    client_id: &str,
+) -> Result<()> {
+    let id = row_id(master, env_id, client_id)?;
+    if store.delete_client(env_id, &id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!(
+            "no client {client_id:?} in {env_id}"
+        )))
+    }
+}
+
+/// A new admin API key (shown once), optionally limited to one environment.
+pub async fn create_admin_key(
+    store: &dyn Store,
+    name: &str,
+    env_id: Option<&str>,
+    now: i64,
+) -> Result<(AdminKeyRecord, Secret)> {
+    if let Some(env) = env_id {
+        get_environment(store, env).await?;
+    }
+    let key = crypto::new_secret("gha_");
+    let record = AdminKeyRecord {
+        id: crypto::new_id("adk_"),
+        name: name.trim().to_owned(),
+        env_id: env_id.map(str::to_owned),
+        hash: key.hash(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.create_admin_key(&record).await?;
+    Ok((record, key))
+}
+
+/// Creates an administrator (dashboard sign-in); the password is hashed with argon2id.
+pub async fn create_admin_user(
+    store: &dyn Store,
+    email: &str,
+    password: &str,
+    now: i64,
+) -> Result<AdminUserRecord> {
+    let email = check_email(email)?;
+    let user = AdminUserRecord {
+        id: crypto::new_id("adm_"),
+        email: email.clone(),
+        password_hash: hash_password(password).await?,
+        created_at: now,
+        disabled: false,
+    };
+    store.create_admin_user(&user).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            AdminError::Conflict(format!("an administrator {email} already exists"))
+        }
+        other => other.into(),
+    })?;
+    Ok(user)
+}
+
 /// Creates a user; the password is hashed with argon2id.
 pub async fn add_user(
     store: &dyn Store,
@@ -437,26 +651,8 @@ pub async fn add_user(
     now: i64,
 ) -> Result<UserRecord> {
     get_environment(store, env_id).await?;
-    let email = email.trim().to_ascii_lowercase();
-    let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !valid {
-        return Err(AdminError::Invalid(format!(
-            "{email:?} is not an email address"
-        )));
-    }
-    if password.chars().count() < 8 {
-        return Err(AdminError::Invalid(
-            "the password must be at least 8 characters".into(),
-        ));
-    }
-    let pw = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|e| AdminError::Invalid(format!("password hashing failed: {e}")))?;
+    let email = check_email(email)?;
+    let password_hash = hash_password(password).await?;
     let user = UserRecord {
         id: crypto::new_id("usr_"),
         env_id: env_id.to_owned(),

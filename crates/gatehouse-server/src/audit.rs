@@ -17,21 +17,26 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<Msg>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 const BATCH: usize = 256;
 
 impl AuditSink {
     /// Starts the writer task.
-    pub fn spawn(store: Arc<dyn Store>) -> Self {
+    pub fn spawn(store: Arc<dyn Store>, metrics: Arc<crate::metrics::Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(16_384);
         tokio::spawn(writer(store, rx));
-        Self { tx }
+        Self { tx, metrics }
     }
 
     /// Queues an event (waits only if the queue is full).
     pub async fn emit(&self, event: AuditEvent) {
         log_event(&event);
+        if event.outcome == "failure" {
+            self.metrics
+                .failure(&event.event, event.error.as_deref().unwrap_or("unknown"));
+        }
         if self.tx.send(Msg::Event(Box::new(event))).await.is_err() {
             tracing::error!("authentication log writer has stopped; event lost");
         }

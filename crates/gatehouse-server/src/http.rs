@@ -173,6 +173,23 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, t)| t.trim().to_owned())
 }
 
+/// Records the endpoint, status and latency of every request below an issuer.
+pub async fn measure(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let endpoint = crate::metrics::endpoint_of(req.uri().path());
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.request(
+        endpoint,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
 /// The value of a cookie.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

@@ -7,19 +7,23 @@
 
 pub mod access;
 pub mod admin;
+pub mod admin_api;
 pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod dashboard;
 pub mod discovery;
 pub mod env;
 pub mod events;
+pub mod explain;
 pub mod fetch;
 pub mod http;
 pub mod interaction;
 pub mod introspect;
 pub mod keys;
+pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
 pub mod register;
@@ -91,8 +95,10 @@ pub async fn start(opts: Options) -> Result<AppState, StartError> {
         now,
     )
     .await?;
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let state = AppState::new(Inner {
-        audit: AuditSink::spawn(opts.store.clone()),
+        audit: AuditSink::spawn(opts.store.clone(), metrics.clone()),
+        metrics,
         store: opts.store,
         envs,
         master: opts.master,
@@ -124,6 +130,17 @@ async fn collect_expired(state: AppState) {
         match state.store.gc(state.now()).await {
             Ok(report) => tracing::debug!(?report, "expired records collected"),
             Err(e) => tracing::error!(error = %e, "collecting expired records failed"),
+        }
+        purge_old_events(&state).await;
+    }
+}
+
+/// Applies each environment's log retention.
+pub async fn purge_old_events(state: &AppState) {
+    for env in &state.envs.snapshot().envs {
+        let before = state.now_ms() - env.record.settings.log_retention_days * 86_400_000;
+        if let Err(e) = state.store.purge_events(env.id(), before).await {
+            tracing::error!(error = %e, env = env.id(), "purging old authentication log events failed");
         }
     }
 }
@@ -167,6 +184,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics_endpoint))
+        .nest_service("/admin/api/v1", admin_api::router(state.clone()))
+        .merge(dashboard::router())
         .fallback(move |State(s): State<AppState>, req: Request| {
             let routes = per_env.clone();
             async move { http::dispatch(s, routes, req).await }
@@ -187,6 +207,22 @@ async fn health(State(s): State<AppState>) -> axum::response::Response {
                 .into_response()
         }
     }
+}
+
+async fn metrics_endpoint(
+    State(s): State<AppState>,
+    admin: Result<admin_api::Admin, admin_api::ApiError>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Err(e) = admin {
+        return e.into_response();
+    }
+    let mut resp = s.metrics.render().into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
 }
 
 /// Waits for every queued authentication log event to be written.

@@ -78,6 +78,7 @@ async fn run(
         RegistrationMode::Open => {}
     }
     let metadata = RegistrationRequest::from_json(body)?.validate(env.redirect_policy())?;
+    check_allowed_callbacks(env, &metadata.redirect_uris)?;
     let now = s.now();
     let logical = dcr::logical_id(env.id(), &metadata);
     // Rate limits (pain point 4): re-registering a known client is keyed by its fingerprint,
@@ -153,6 +154,28 @@ async fn run(
         }
     }
     Ok((client_id, json_no_store(StatusCode::CREATED, &out)))
+}
+
+/// The environment's allowed callback URLs, when set, bound what clients may register.
+fn check_allowed_callbacks(env: &EnvHandle, redirect_uris: &[String]) -> Result<(), JsonError> {
+    let allowed = &env.record.settings.allowed_callback_urls;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match redirect_uris
+        .iter()
+        .find(|u| !gatehouse_oauth::redirect::callback_allowed(u, allowed))
+    {
+        None => Ok(()),
+        Some(u) => Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!(
+                "{u:?} is not one of this environment's allowed callback URLs ({})",
+                allowed.join(", ")
+            ),
+        )
+        .into()),
+    }
 }
 
 /// RFC 7591 §3: in gated mode the request carries `Authorization: Bearer <initial access token>`;

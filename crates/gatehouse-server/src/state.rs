@@ -28,6 +28,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Authentication log.
     pub audit: AuditSink,
+    /// Prometheus metrics.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Rate limiter table.
     pub limiter: Limiter,
     /// Rate limits.

@@ -17,6 +17,9 @@ const EVENT_COLUMNS: &str = "id, env_id, at_ms, correlation_id, event, outcome, 
 /// Events returned when the query sets no limit.
 const DEFAULT_LIMIT: u32 = 100;
 
+/// Events deleted per transaction by `purge_events`.
+pub(crate) const PURGE_BATCH: u64 = 5000;
+
 fn event_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
     Ok(AuditEvent {
         id: row.get(0)?,
@@ -71,6 +74,31 @@ fn append_tx(tx: &Transaction<'_>, events: &[AuditEvent]) -> DbResult<()> {
     Ok(())
 }
 
+/// The `WHERE` clause of a query: every filter it sets.
+fn event_filter(q: &AuditQuery) -> Filter {
+    Filter::new("env_id", &q.env_id)
+        .eq("correlation_id", q.correlation_id.as_deref())
+        .eq("client_id", q.client_id.as_deref())
+        .eq("outcome", q.outcome.as_deref())
+        .eq("event", q.event.as_deref())
+        .eq("user_id", q.user_id.as_deref())
+        .eq("resource", q.resource.as_deref())
+        .eq("error", q.error.as_deref())
+        .ge("at_ms", q.since_ms)
+        .lt("at_ms", q.until_ms)
+        .gt("id", q.after_id)
+}
+
+/// Deletes at most [`PURGE_BATCH`] events of `env_id` older than `before_ms`.
+fn purge_batch(tx: &Transaction<'_>, env_id: &str, before_ms: i64) -> DbResult<u64> {
+    let n = tx.execute(
+        "DELETE FROM audit_events WHERE id IN (
+             SELECT id FROM audit_events WHERE env_id = ?1 AND at_ms < ?2 LIMIT ?3)",
+        params![env_id, before_ms, PURGE_BATCH],
+    )?;
+    Ok(n as u64)
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
@@ -81,18 +109,16 @@ impl AuditStore for SqliteStore {
         self.pool.write(move |tx| append_tx(tx, &events)).await
     }
 
+    /// "Newest first" is by id (append order), which may differ from `at_ms` order when
+    /// events come in late (gateway reports); ids are what `after_id` tails by.
     async fn list_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
-        let filter = Filter::new("env_id", &q.env_id)
-            .eq("correlation_id", q.correlation_id.as_deref())
-            .eq("client_id", q.client_id.as_deref())
-            .eq("outcome", q.outcome.as_deref())
-            .eq("event", q.event.as_deref())
-            .gt("id", q.after_id);
+        let filter = event_filter(q);
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        let order = if q.oldest_first { "ASC" } else { "DESC" };
         self.pool
             .read(move |conn| {
                 let sql = format!(
-                    "SELECT {EVENT_COLUMNS} FROM audit_events {} ORDER BY id DESC LIMIT {limit}",
+                    "SELECT {EVENT_COLUMNS} FROM audit_events {} ORDER BY id {order} LIMIT {limit}",
                     filter.clause()
                 );
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -100,6 +126,24 @@ impl AuditStore for SqliteStore {
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
+    }
+
+    /// In batches of [`PURGE_BATCH`] events, one transaction each, so that purging a large
+    /// log never holds the write lock for long. Not atomic: if a batch fails, the earlier
+    /// ones stay deleted and calling again finishes the job.
+    async fn purge_events(&self, env_id: &str, before_ms: i64) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let env_id = env_id.to_owned();
+            let deleted = self
+                .pool
+                .write(move |tx| purge_batch(tx, &env_id, before_ms))
+                .await?;
+            total += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     async fn create_initial_access_token(&self, t: &InitialAccessTokenRecord) -> StoreResult<()> {

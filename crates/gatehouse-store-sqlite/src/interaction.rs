@@ -157,6 +157,40 @@ impl InteractionStore for SqliteStore {
             .await
     }
 
+    async fn list_sessions(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let (env_id, user_id) = (env_id.to_owned(), user_id.to_owned());
+        self.pool
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions
+                     WHERE env_id = ?1 AND user_id = ?2 AND expires_at > ?3
+                     ORDER BY auth_time DESC, hash"
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![env_id, user_id, now], session_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn delete_user_sessions(&self, env_id: &str, user_id: &str) -> StoreResult<u64> {
+        let (env_id, user_id) = (env_id.to_owned(), user_id.to_owned());
+        self.pool
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM sessions WHERE env_id = ?1 AND user_id = ?2",
+                    [env_id, user_id],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
     async fn set_pending_user(
         &self,
         env_id: &str,

@@ -21,6 +21,10 @@
 //!   `rotate_refresh`, `revoke_grant`, `revoke_consent`) a critical section both between
 //!   tasks of this process and against other processes; the single-use ones are moreover
 //!   written as one conditional `UPDATE … RETURNING` / `DELETE … RETURNING` statement.
+//!   The one bulk write that can grow without bound, purging the authentication log
+//!   ([`gatehouse_store::AuditStore::purge_events`]), deletes in batches of 5000 events, one
+//!   transaction each, so it never holds the write lock long enough for another process to
+//!   give up waiting.
 //! - **Change detection** ([`gatehouse_store::EnvironmentStore::generation`]). Triggers on the
 //!   `environments`, `signing_keys` and `resources` tables bump a one-row counter in the
 //!   same transaction as the change, so a server caching those sees changes made by the CLI
@@ -35,15 +39,18 @@
 //!   [`gatehouse_store::StoreError::Conflict`].
 //!
 //! - **Integrity.** Every record's `env_id` references `environments` (except the audit
-//!   log, which accepts any event); client secrets are deleted with their client (ON DELETE
-//!   CASCADE). Grants, consents, codes and tokens name clients, users and resources without
-//!   foreign keys. A call that breaks a precondition of the contract (a secret of another
-//!   client in `create_client`, a successor of another grant in `rotate_refresh`) fails with
+//!   log, which accepts any event; an admin API key's is optional); client secrets are
+//!   deleted with their client (ON DELETE CASCADE). Grants, consents, codes, tokens and
+//!   sessions name clients, users and resources without foreign keys, and admin sessions
+//!   name their administrator the same way. A call that breaks a precondition of the
+//!   contract (a secret of another client in `create_client`, a successor of another grant
+//!   in `rotate_refresh`, a record of an unknown environment) fails with
 //!   [`gatehouse_store::StoreError::Other`] and changes nothing.
 //!
 //! The contract of every method is on the trait; the shared conformance suite
 //! (`gatehouse_store::conformance`) runs against this backend in `tests/conformance.rs`.
 
+mod admin;
 mod audit;
 mod clients;
 mod env;

@@ -21,6 +21,7 @@ fn gc_tx(tx: &Transaction<'_>, now: Timestamp) -> DbResult<GcReport> {
         revoked_jtis: delete("DELETE FROM revoked_jtis WHERE expires_at <= ?1")?,
         keys: delete("DELETE FROM signing_keys WHERE removed_at IS NOT NULL AND removed_at <= ?1")?,
         assertion_jtis: delete("DELETE FROM assertion_jtis WHERE expires_at <= ?1")?,
+        admin_sessions: delete("DELETE FROM admin_sessions WHERE expires_at <= ?1")?,
     };
     tx.execute(
         "UPDATE refresh_tokens SET sealed_successor = NULL

@@ -70,9 +70,23 @@ impl Filter {
     }
 
     /// Adds `AND column > value` when a value is given.
-    pub(crate) fn gt(mut self, column: &str, value: Option<i64>) -> Self {
+    pub(crate) fn gt(self, column: &str, value: Option<i64>) -> Self {
+        self.compare(column, ">", value)
+    }
+
+    /// Adds `AND column >= value` when a value is given.
+    pub(crate) fn ge(self, column: &str, value: Option<i64>) -> Self {
+        self.compare(column, ">=", value)
+    }
+
+    /// Adds `AND column < value` when a value is given.
+    pub(crate) fn lt(self, column: &str, value: Option<i64>) -> Self {
+        self.compare(column, "<", value)
+    }
+
+    fn compare(mut self, column: &str, op: &str, value: Option<i64>) -> Self {
         if let Some(v) = value {
-            self.clause.push_str(&format!(" AND {column} > ?"));
+            self.clause.push_str(&format!(" AND {column} {op} ?"));
             self.args.push(Value::Integer(v));
         }
         self

@@ -232,6 +232,15 @@ pub trait InteractionStore: Send + Sync {
         hash: &SecretHash,
         now: Timestamp,
     ) -> StoreResult<Option<PendingAuthorizationRecord>>;
+    /// A user's unexpired sessions, newest `auth_time` first (ties by hash).
+    async fn list_sessions(
+        &self,
+        env_id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Deletes every session of a user, expired or not. Returns how many.
+    async fn delete_user_sessions(&self, env_id: &str, user_id: &str) -> StoreResult<u64>;
     /// Records who logged in for a pending authorization. Returns false if it is gone or expired.
     async fn set_pending_user(
         &self,
@@ -354,8 +363,12 @@ pub trait TokenStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends events in one transaction, in order; ids increase.
     async fn append_events(&self, events: &[AuditEvent]) -> StoreResult<()>;
-    /// Events matching the query, newest first.
+    /// Events matching every filter of the query, newest (highest id, i.e. last appended)
+    /// first, or oldest first, at most `limit` of them.
     async fn list_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes an environment's events with `at_ms < before_ms` (retention), possibly in
+    /// several transactions (not atomic). Returns how many.
+    async fn purge_events(&self, env_id: &str, before_ms: i64) -> StoreResult<u64>;
     /// Adds an initial access token.
     async fn create_initial_access_token(&self, t: &InitialAccessTokenRecord) -> StoreResult<()>;
     /// An initial access token that has not expired at `now`.
@@ -365,6 +378,45 @@ pub trait AuditStore: Send + Sync {
         hash: &SecretHash,
         now: Timestamp,
     ) -> StoreResult<Option<InitialAccessTokenRecord>>;
+}
+
+/// Administrators, their sessions and the admin API keys: server-wide, not scoped by
+/// environment. A key may be limited to one environment (`AdminKeyRecord::env_id`); the caller
+/// enforces that, and `find_admin_key` ignores it.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Adds an API key. `Conflict` if the id or hash exists.
+    async fn create_admin_key(&self, k: &AdminKeyRecord) -> StoreResult<()>;
+    /// An unrevoked key by hash.
+    async fn find_admin_key(&self, hash: &SecretHash) -> StoreResult<Option<AdminKeyRecord>>;
+    /// Every key (revoked ones included), by `created_at` then `id`.
+    async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKeyRecord>>;
+    /// Revokes a key, keeping the first revocation time. Returns whether it existed.
+    async fn revoke_admin_key(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Records a use. Returns whether it existed.
+    async fn touch_admin_key(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Adds an administrator. `Conflict` if the id or the (lower-case) email exists.
+    async fn create_admin_user(&self, u: &AdminUserRecord) -> StoreResult<()>;
+    /// By id.
+    async fn get_admin_user(&self, id: &str) -> StoreResult<Option<AdminUserRecord>>;
+    /// By exact (lower-case) email.
+    async fn get_admin_user_by_email(&self, email: &str) -> StoreResult<Option<AdminUserRecord>>;
+    /// Every administrator, ordered by email.
+    async fn list_admin_users(&self) -> StoreResult<Vec<AdminUserRecord>>;
+    /// Replaces password hash and disabled flag. Returns whether it existed.
+    async fn update_admin_user(&self, u: &AdminUserRecord) -> StoreResult<bool>;
+    /// Adds a dashboard session. `Conflict` if the hash exists.
+    async fn create_admin_session(&self, s: &AdminSessionRecord) -> StoreResult<()>;
+    /// An unexpired session.
+    async fn get_admin_session(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<AdminSessionRecord>>;
+    /// Deletes one session. Returns whether it existed.
+    async fn delete_admin_session(&self, hash: &SecretHash) -> StoreResult<bool>;
+    /// Deletes every session of an administrator, expired or not. Returns how many.
+    async fn delete_admin_sessions_of(&self, admin_id: &str) -> StoreResult<u64>;
 }
 
 /// Everything the server persists.
@@ -379,14 +431,16 @@ pub trait Store:
     + GrantStore
     + TokenStore
     + AuditStore
+    + AdminStore
 {
     /// A server-wide value (`public_url`, …).
     async fn get_meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets a server-wide value.
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
-    /// Deletes what has expired at `now`: codes, pending authorizations, sessions, refresh
-    /// tokens, revoked-jti and assertion-jti entries and keys past `removed_at`; and wipes sealed successors of
-    /// refresh tokens rotated more than 60 s before `now` (the longest grace allowed).
+    /// Deletes what has expired at `now`: codes, pending authorizations, sessions, admin
+    /// sessions, refresh tokens, revoked-jti and assertion-jti entries, and keys past
+    /// `removed_at`; and wipes sealed successors of refresh tokens rotated more than 60 s
+    /// before `now` (the longest grace allowed).
     async fn gc(&self, now: Timestamp) -> StoreResult<GcReport>;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;

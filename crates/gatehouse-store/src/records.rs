@@ -80,6 +80,13 @@ pub struct EnvSettings {
     /// Most never-used dynamic registrations kept; older ones are forgotten (their client_ids
     /// keep working, since each carries its own signed registration). Default 10000.
     pub max_unused_dynamic_clients: u64,
+    /// Allowed callback URLs: when not empty, every redirect URI of a dynamically registered
+    /// or metadata-document client must match one (exactly, loopback with any port, or — in a
+    /// development environment — a `*` leftmost label). Pre-registered clients are not
+    /// affected. Default empty: the profile's rules alone apply.
+    pub allowed_callback_urls: Vec<String>,
+    /// Days authentication log events are kept. Default 30.
+    pub log_retention_days: i64,
 }
 
 /// Which Client ID Metadata Document URLs an environment accepts.
@@ -145,6 +152,8 @@ impl Default for EnvSettings {
             id_token_ttl: 3600,
             cimd: CimdSettings::default(),
             max_unused_dynamic_clients: 10_000,
+            allowed_callback_urls: Vec::new(),
+            log_retention_days: 30,
         }
     }
 }
@@ -395,7 +404,9 @@ pub struct GrantRecord {
     pub id: String,
     /// Environment.
     pub env_id: String,
-    /// Client.
+    /// The client whose consent it rests on: the client_id, or for dynamic registrations
+    /// that share consent, their logical client (`dcr_…`). The codes and refresh tokens of
+    /// the grant record the exact client_id they were issued to.
     pub client_id: String,
     /// User.
     pub user_id: String,
@@ -504,7 +515,7 @@ pub struct AuditEvent {
     pub data: serde_json::Value,
 }
 
-/// Filter for reading audit events; newest first.
+/// Filter for reading audit events; newest first unless `oldest_first`.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     /// Environment.
@@ -521,6 +532,18 @@ pub struct AuditQuery {
     pub after_id: Option<i64>,
     /// Most events returned (default 100).
     pub limit: Option<u32>,
+    /// Only events at or after this time (milliseconds).
+    pub since_ms: Option<i64>,
+    /// Only events before this time (milliseconds).
+    pub until_ms: Option<i64>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Only this resource URI.
+    pub resource: Option<String>,
+    /// Only this error code.
+    pub error: Option<String>,
+    /// Oldest first (for tailing with `after_id`) instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// An initial access token for gated registration (RFC 7591 §3).
@@ -536,6 +559,53 @@ pub struct InitialAccessTokenRecord {
     pub created_at: Timestamp,
     /// Expiry, if any.
     pub expires_at: Option<Timestamp>,
+}
+
+/// An API key of the admin API. The key itself is shown once; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminKeyRecord {
+    /// `adk_…`
+    pub id: String,
+    /// What it is for.
+    pub name: String,
+    /// The environment it is limited to; `None` for a key that may administer everything.
+    pub env_id: Option<String>,
+    /// SHA-256 of the key.
+    pub hash: SecretHash,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last successful use.
+    pub last_used_at: Option<Timestamp>,
+    /// Revocation time.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An administrator who signs in to the dashboard (separate from end users).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminUserRecord {
+    /// `adm_…`
+    pub id: String,
+    /// Email, lower-case, unique.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Disabled administrators cannot sign in.
+    pub disabled: bool,
+}
+
+/// A dashboard session of an administrator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminSessionRecord {
+    /// SHA-256 of the session cookie value.
+    pub hash: SecretHash,
+    /// The administrator.
+    pub admin_id: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
 }
 
 /// Counts of what [`crate::Store::gc`] deleted.
@@ -555,4 +625,6 @@ pub struct GcReport {
     pub keys: u64,
     /// Expired client-assertion jtis.
     pub assertion_jtis: u64,
+    /// Expired admin sessions.
+    pub admin_sessions: u64,
 }

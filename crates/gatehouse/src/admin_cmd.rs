@@ -553,6 +553,7 @@ async fn logs_cmd(a: LogsArgs) -> anyhow::Result<()> {
             event: a.event,
             after_id: None,
             limit: Some(a.limit),
+            ..Default::default()
         })
         .await?;
     let text = events

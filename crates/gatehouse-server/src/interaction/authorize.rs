@@ -251,6 +251,23 @@ async fn verify_client_and_redirect(
         return Err(redirect_mismatch_page(&client, None));
     };
     match redirect::verify(requested, &client.record.metadata.redirect_uris) {
+        Some(_) if !callback_allowed(cx.env, &client, requested) => {
+            let allowed = cx.env.record.settings.allowed_callback_urls.join(", ");
+            let e = OAuthError::invalid_request(
+                "redirect_uri is not one of this environment's allowed callback URLs",
+            )
+            .with_detail(format!(
+                "received {requested:?}; allowed callback URLs: {allowed}"
+            ));
+            cx.log_failure(
+                Some(client_id),
+                None,
+                &e,
+                &[("redirect_uri", requested.to_owned())],
+            )
+            .await;
+            Err(callback_not_allowed_page(cx.env, &client, requested))
+        }
         Some(v) => Ok((client, v)),
         None => {
             let e = OAuthError::invalid_request(
@@ -270,6 +287,38 @@ async fn verify_client_and_redirect(
             Err(redirect_mismatch_page(&client, Some(requested)))
         }
     }
+}
+
+/// Dynamic and metadata-document clients are bound by the environment's allowed callback
+/// URLs when it has some; pre-registered clients were vetted by an administrator.
+fn callback_allowed(env: &EnvHandle, client: &Client, redirect_uri: &str) -> bool {
+    let allowed = &env.record.settings.allowed_callback_urls;
+    client.record.kind == gatehouse_store::ClientKind::Static
+        || allowed.is_empty()
+        || redirect::callback_allowed(redirect_uri, allowed)
+}
+
+fn callback_not_allowed_page(env: &EnvHandle, client: &Client, received: &str) -> Response {
+    let mut facts = vec![
+        ("client_id", client.id().to_owned()),
+        ("redirect_uri received", received.to_owned()),
+    ];
+    for uri in &env.record.settings.allowed_callback_urls {
+        facts.push(("allowed callback URL", uri.clone()));
+    }
+    ErrorPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "The application's redirect address is not allowed here",
+        message: "This environment only lets applications return to its allowed callback URLs, and this \
+                  application's redirect URI is not one of them."
+            .into(),
+        facts,
+        fixes: vec![
+            format!("An administrator can add the URL to the allowed callback URLs of the {} environment (dashboard, or gatehouse env set {} --allowed-callback-url …).", env.id(), env.id()),
+        ],
+        code: ErrorCode::InvalidRequest.as_str(),
+    }
+    .render()
 }
 
 fn invalid_request_page(e: &OAuthError) -> Response {

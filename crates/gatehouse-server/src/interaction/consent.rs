@@ -190,7 +190,7 @@ pub async fn submit(
                 .build(),
         )
         .await;
-    complete(&s, &env, &p, &user_id, auth_time, true)
+    complete(&s, &env, &p, &loaded.client, &user_id, auth_time, true)
         .await
         .unwrap_or_else(|e| server_error_page(&e))
 }

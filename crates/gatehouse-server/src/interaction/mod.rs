@@ -319,6 +319,7 @@ pub async fn complete(
     state: &AppState,
     env: &EnvHandle,
     p: &PendingAuthorizationRecord,
+    client: &Client,
     user_id: &str,
     auth_time: i64,
     after_post: bool,
@@ -327,7 +328,8 @@ pub async fn complete(
     let grant = GrantRecord {
         id: crypto::new_id("gr_"),
         env_id: env.id().to_owned(),
-        client_id: p.client_id.clone(),
+        // Revoking a consent revokes the grants made under it (see Client::consent_key).
+        client_id: client.consent_key().to_owned(),
         user_id: user_id.to_owned(),
         resource_id: p.resource_id.clone(),
         scope: p.scope.clone(),
@@ -454,9 +456,17 @@ pub async fn proceed(
                 Ok(None) => return expired_page("This sign-in request was already completed."),
                 Err(e) => return server_error_page(&internal("taking pending authorization", e)),
             }
-            complete(state, env, p, &user_id, auth_time, after_post)
-                .await
-                .unwrap_or_else(|e| server_error_page(&e))
+            complete(
+                state,
+                env,
+                p,
+                &loaded.client,
+                &user_id,
+                auth_time,
+                after_post,
+            )
+            .await
+            .unwrap_or_else(|e| server_error_page(&e))
         }
     }
 }

@@ -88,6 +88,8 @@ pub async fn handle(
     }
     match result {
         Ok(resp) => {
+            s.metrics
+                .token_issued(trace.grant_type.as_deref().unwrap_or_default());
             s.audit.emit(ev.build()).await;
             resp
         }

@@ -30,6 +30,41 @@ async fn six_events(store: &dyn Store) {
     store.append_events(&events).await.unwrap();
 }
 
+/// Appends the six events the user, resource and error cases use (see the table).
+async fn six_tagged_events(store: &dyn Store) {
+    let rows = [
+        // n, user, resource, error
+        (1, Some("u1"), "https://a.example/", None),
+        (2, Some("u1"), "https://b.example/", Some("invalid_grant")),
+        (3, Some("u2"), "https://a.example/", Some("access_denied")),
+        (4, None, "https://a.example/", Some("invalid_grant")),
+        (5, Some("u2"), "https://b.example/", None),
+        (6, Some("u1"), "https://a.example/", Some("invalid_grant")),
+    ];
+    let events: Vec<_> = rows
+        .iter()
+        .map(|&(n, user, resource, error)| {
+            let outcome = if error.is_some() {
+                "failure"
+            } else {
+                "success"
+            };
+            AuditEvent {
+                user_id: user.map(Into::into),
+                resource: Some(resource.into()),
+                error: error.map(Into::into),
+                ..event(ENV_A, n, "c", Some("x"), outcome, "token")
+            }
+        })
+        .collect();
+    store.append_events(&events).await.unwrap();
+}
+
+/// The `at_ms` of the event labelled `n` by [`event`].
+fn at(n: i64) -> i64 {
+    T0 * 1000 + n
+}
+
 fn query(f: impl FnOnce(&mut AuditQuery)) -> AuditQuery {
     let mut q = AuditQuery {
         env_id: ENV_A.into(),
@@ -153,6 +188,137 @@ pub async fn list_events_is_scoped_by_environment(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(labels(&a), [3, 2, 1]);
+}
+
+/// `since_ms` keeps events at or after it, `until_ms` events strictly before it; alone,
+/// together, and with the other filters.
+pub async fn list_events_filters_by_time_range(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    six_events(store.as_ref()).await;
+    let list = async |q: AuditQuery| labels(&store.list_events(&q).await.unwrap());
+    assert_eq!(list(query(|q| q.since_ms = Some(at(4)))).await, [6, 5, 4]);
+    assert_eq!(list(query(|q| q.until_ms = Some(at(3)))).await, [2, 1]);
+    assert_eq!(
+        list(query(
+            |q| (q.since_ms, q.until_ms) = (Some(at(2)), Some(at(5)))
+        ))
+        .await,
+        [4, 3, 2]
+    );
+    assert_eq!(
+        list(query(
+            |q| (q.since_ms, q.until_ms) = (Some(at(3)), Some(at(3)))
+        ))
+        .await,
+        Vec::<i64>::new(),
+        "empty range"
+    );
+    let with_outcome = query(|q| {
+        (q.since_ms, q.until_ms) = (Some(at(2)), Some(at(6)));
+        q.outcome = Some("failure".into());
+    });
+    assert_eq!(list(with_outcome).await, [4, 2]);
+}
+
+/// The `user_id`, `resource` and `error` filters, each alone and combined (with each other,
+/// the time range and the older filters).
+pub async fn list_events_filters_by_user_resource_and_error(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    six_tagged_events(store.as_ref()).await;
+    let list = async |q: AuditQuery| labels(&store.list_events(&q).await.unwrap());
+    assert_eq!(
+        list(query(|q| q.user_id = Some("u1".into()))).await,
+        [6, 2, 1]
+    );
+    assert_eq!(
+        list(query(|q| q.resource = Some("https://a.example/".into()))).await,
+        [6, 4, 3, 1]
+    );
+    assert_eq!(
+        list(query(|q| q.error = Some("invalid_grant".into()))).await,
+        [6, 4, 2]
+    );
+    let user_and_resource = query(|q| {
+        q.user_id = Some("u1".into());
+        q.resource = Some("https://a.example/".into());
+    });
+    assert_eq!(list(user_and_resource).await, [6, 1]);
+    let all_three = query(|q| {
+        q.user_id = Some("u1".into());
+        q.resource = Some("https://b.example/".into());
+        q.error = Some("invalid_grant".into());
+    });
+    assert_eq!(list(all_three).await, [2]);
+    let with_older_filters = query(|q| {
+        q.error = Some("invalid_grant".into());
+        q.since_ms = Some(at(3));
+        q.event = Some("token".into());
+        q.client_id = Some("x".into());
+    });
+    assert_eq!(list(with_older_filters).await, [6, 4]);
+    assert_eq!(
+        list(query(|q| q.user_id = Some("nobody".into()))).await,
+        Vec::<i64>::new()
+    );
+}
+
+/// `oldest_first` returns the oldest matching events first; with `after_id` set to the
+/// last id seen, a poller reads every event exactly once, in order, however many are
+/// pending beyond `limit` and whatever is appended between polls.
+pub async fn list_events_oldest_first_with_after_id_tails_without_skipping(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    let append = async |range: std::ops::RangeInclusive<i64>| {
+        let events: Vec<_> = range
+            .map(|n| event(ENV_A, n, "c", None, "success", "token"))
+            .collect();
+        store.append_events(&events).await.unwrap();
+    };
+    append(1..=7).await;
+    let oldest = query(|q| q.oldest_first = true);
+    assert_eq!(
+        labels(&store.list_events(&oldest).await.unwrap()),
+        [1, 2, 3, 4, 5, 6, 7]
+    );
+    let mut seen = Vec::new();
+    let mut after_id = None;
+    let mut poll = async || {
+        let q = query(|q| (q.oldest_first, q.after_id, q.limit) = (true, after_id, Some(3)));
+        let page = store.list_events(&q).await.unwrap();
+        after_id = page.last().map(|e| e.id).or(after_id);
+        seen.extend(labels(&page));
+        page.len()
+    };
+    assert_eq!(poll().await, 3);
+    assert_eq!(poll().await, 3);
+    append(8..=9).await;
+    assert_eq!(poll().await, 3);
+    assert_eq!(poll().await, 0, "caught up");
+    append(10..=10).await;
+    assert_eq!(poll().await, 1);
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+}
+
+/// Purging deletes the environment's events strictly older than `before_ms` and returns
+/// how many; newer events, and every event of other environments, stay.
+pub async fn purge_events_deletes_only_older_events_of_that_environment(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    six_events(store.as_ref()).await;
+    store
+        .append_events(&[event(ENV_B, 1, "c", None, "success", "token")])
+        .await
+        .unwrap();
+    assert_eq!(store.purge_events(ENV_A, at(4)).await.unwrap(), 3);
+    let a = store.list_events(&query(|_| {})).await.unwrap();
+    assert_eq!(labels(&a), [6, 5, 4], "an event at before_ms is kept");
+    assert_eq!(store.purge_events(ENV_A, at(4)).await.unwrap(), 0);
+    let b = AuditQuery {
+        env_id: ENV_B.into(),
+        ..AuditQuery::default()
+    };
+    assert_eq!(labels(&store.list_events(&b).await.unwrap()), [1]);
+    assert_eq!(store.purge_events(ENV_B, at(1)).await.unwrap(), 0);
+    assert_eq!(store.purge_events(ENV_B, at(2)).await.unwrap(), 1);
+    assert_eq!(store.list_events(&b).await.unwrap(), vec![]);
 }
 
 /// An initial access token is found before its expiry (forever without one), in its

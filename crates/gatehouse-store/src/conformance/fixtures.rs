@@ -284,6 +284,40 @@ pub fn initial_access_token(
     }
 }
 
+/// An admin API key for every environment, never used, unrevoked.
+pub fn admin_key(id: &str, clear: &str, created_at: Timestamp) -> AdminKeyRecord {
+    AdminKeyRecord {
+        id: id.into(),
+        name: format!("Key {id}"),
+        env_id: None,
+        hash: hash(clear),
+        created_at,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// An enabled administrator created at [`T0`].
+pub fn admin_user(id: &str, email: &str) -> AdminUserRecord {
+    AdminUserRecord {
+        id: id.into(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$YWRtaW4$aGFzaA".into(),
+        created_at: T0,
+        disabled: false,
+    }
+}
+
+/// A dashboard session of `admin_id`, created at [`T0`].
+pub fn admin_session(clear: &str, admin_id: &str, expires_at: Timestamp) -> AdminSessionRecord {
+    AdminSessionRecord {
+        hash: hash(clear),
+        admin_id: admin_id.into(),
+        created_at: T0,
+        expires_at,
+    }
+}
+
 /// The seeded client of an environment.
 pub fn client_id(env_id: &str) -> String {
     format!("{env_id}-client")

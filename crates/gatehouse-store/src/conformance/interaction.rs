@@ -235,3 +235,87 @@ pub async fn take_pending_exactly_one_winner_under_concurrency(store: Arc<dyn St
     let winners: Vec<_> = results.into_iter().flatten().collect();
     assert_eq!(winners, vec![p], "exactly one taker wins");
 }
+
+/// Creates a second user, `other-user`, in environment A.
+async fn other_user(store: &dyn Store) -> String {
+    let u = user(ENV_A, "other-user", "bob@example.com");
+    store.create_user(&u).await.unwrap();
+    u.id
+}
+
+/// A user's sessions that have not expired at `now` (expiring exactly at `now` excluded),
+/// newest `auth_time` first; other users' and other environments' sessions are not listed.
+pub async fn list_sessions_returns_unexpired_sessions_of_the_user_newest_first(
+    store: Arc<dyn Store>,
+) {
+    seed(store.as_ref()).await;
+    let (uid, other) = (user_id(ENV_A), other_user(store.as_ref()).await);
+    let now = T0 + 100;
+    let at = |clear: &str, user: &str, auth_time: Timestamp, expires_at: Timestamp| SessionRecord {
+        auth_time,
+        ..session(ENV_A, clear, user, expires_at)
+    };
+    let middle = at("middle", &uid, T0 + 20, now + 50);
+    let newest = at("newest", &uid, T0 + 30, now + 1);
+    let oldest = at("oldest", &uid, T0 + 10, now + 500);
+    let others = [
+        at("expired", &uid, T0 + 40, now - 1),
+        at("expires now", &uid, T0 + 50, now),
+        at("other user", &other, T0 + 60, now + 50),
+        session(ENV_B, "other env", &user_id(ENV_B), now + 50),
+    ];
+    for s in [&middle, &newest, &oldest].into_iter().chain(&others) {
+        store.create_session(s).await.unwrap();
+    }
+    assert_eq!(
+        store.list_sessions(ENV_A, &uid, now).await.unwrap(),
+        vec![newest, middle, oldest]
+    );
+    assert_eq!(
+        store.list_sessions(ENV_B, &uid, now).await.unwrap(),
+        vec![],
+        "not found through another environment"
+    );
+    assert_eq!(
+        store.list_sessions(ENV_A, "unknown", now).await.unwrap(),
+        vec![]
+    );
+}
+
+/// Deleting a user's sessions deletes every one of them (expired ones included, and
+/// counted), and no other user's nor another environment's.
+pub async fn delete_user_sessions_removes_only_that_users_sessions(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let (uid, other) = (user_id(ENV_A), other_user(store.as_ref()).await);
+    let sessions = [
+        session(ENV_A, "live", &uid, T0 + 100),
+        session(ENV_A, "live 2", &uid, T0 + 200),
+        session(ENV_A, "expired", &uid, T0 - 1),
+        session(ENV_A, "other user", &other, T0 + 100),
+        session(ENV_B, "other env", &user_id(ENV_B), T0 + 100),
+    ];
+    for s in &sessions {
+        store.create_session(s).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_user_sessions(ENV_B, &uid).await.unwrap(),
+        0,
+        "not found through another environment"
+    );
+    assert_eq!(store.delete_user_sessions(ENV_A, &uid).await.unwrap(), 3);
+    assert_eq!(store.delete_user_sessions(ENV_A, &uid).await.unwrap(), 0);
+    assert_eq!(store.list_sessions(ENV_A, &uid, T0).await.unwrap(), vec![]);
+    assert_eq!(
+        store.list_sessions(ENV_A, &other, T0).await.unwrap(),
+        vec![sessions[3].clone()],
+        "another user's session kept"
+    );
+    assert_eq!(
+        store
+            .list_sessions(ENV_B, &user_id(ENV_B), T0)
+            .await
+            .unwrap(),
+        vec![sessions[4].clone()],
+        "another environment's session kept"
+    );
+}

@@ -35,6 +35,10 @@ pub async fn set_meta_overwrites_previous_value(store: Arc<dyn Store>) {
 /// Each kind of record gc collects, one expiring exactly at `now` and one just after.
 async fn expiring_records(store: &dyn Store, g: &GrantRecord, now: Timestamp) {
     let uid = user_id(ENV_A);
+    store
+        .create_admin_user(&admin_user("adm-1", "root@example.com"))
+        .await
+        .unwrap();
     for (label, at) in [("old", now), ("live", now + 1)] {
         store
             .create_code(&code(g, &format!("code {label}"), at))
@@ -68,6 +72,10 @@ async fn expiring_records(store: &dyn Store, g: &GrantRecord, now: Timestamp) {
             ..signing_key(ENV_A, &format!("key {label}"), T0)
         };
         store.insert_key(&k).await.unwrap();
+        store
+            .create_admin_session(&admin_session(&format!("admin {label}"), "adm-1", at))
+            .await
+            .unwrap();
     }
     store
         .insert_key(&signing_key(ENV_A, "key forever", T0))
@@ -75,8 +83,9 @@ async fn expiring_records(store: &dyn Store, g: &GrantRecord, now: Timestamp) {
         .unwrap();
 }
 
-/// gc deletes codes, pending authorizations, sessions, refresh tokens and revoked jtis
-/// expired at `now`, and keys removed at `now`; it reports the counts and leaves the rest.
+/// gc deletes codes, pending authorizations, sessions, admin sessions, refresh tokens,
+/// revoked and assertion jtis expired at `now`, and keys removed at `now`; it reports the
+/// counts and leaves the rest.
 pub async fn gc_deletes_exactly_what_has_expired(store: Arc<dyn Store>) {
     let g = seed_grant(store.as_ref(), "g1").await;
     let now = T0 + 100;
@@ -90,6 +99,7 @@ pub async fn gc_deletes_exactly_what_has_expired(store: Arc<dyn Store>) {
         revoked_jtis: 1,
         keys: 1,
         assertion_jtis: 1,
+        admin_sessions: 1,
     };
     assert_eq!(report, one);
     // Deleted: looked up at T0, before they expired, they are gone.
@@ -115,6 +125,10 @@ pub async fn gc_deletes_exactly_what_has_expired(store: Arc<dyn Store>) {
         None
     );
     assert!(!s.is_jti_revoked(ENV_A, "jti old").await.unwrap());
+    assert_eq!(
+        s.get_admin_session(&hash("admin old"), T0).await.unwrap(),
+        None
+    );
     // Kept.
     assert!(matches!(
         s.consume_code(ENV_A, &hash("code live"), now)
@@ -141,6 +155,12 @@ pub async fn gc_deletes_exactly_what_has_expired(store: Arc<dyn Store>) {
             .is_some()
     );
     assert!(s.is_jti_revoked(ENV_A, "jti live").await.unwrap());
+    assert!(
+        s.get_admin_session(&hash("admin live"), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let kids: Vec<_> = s
         .list_keys(ENV_A, T0)
         .await

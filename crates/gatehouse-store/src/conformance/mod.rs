@@ -26,6 +26,7 @@
 //! Records that reference others (a grant's client, user and resource) are created after
 //! what they reference, so a backend may enforce foreign keys.
 
+pub mod admin;
 pub mod audit;
 pub mod clients;
 pub mod codes;
@@ -219,6 +220,8 @@ macro_rules! __conformance_with_cases {
             interaction::take_pending_returns_it_exactly_once,
             interaction::take_pending_ignores_expired_and_other_environment,
             interaction::take_pending_exactly_one_winner_under_concurrency,
+            interaction::list_sessions_returns_unexpired_sessions_of_the_user_newest_first,
+            interaction::delete_user_sessions_removes_only_that_users_sessions,
             grants::upsert_consent_replaces_scope_and_keeps_granted_at,
             grants::list_consents_filters_by_user_and_client_ordered_by_granted_at,
             grants::revoke_consent_revokes_matching_grants_and_their_refresh_tokens,
@@ -252,7 +255,25 @@ macro_rules! __conformance_with_cases {
             audit::list_events_filters_by_correlation_client_outcome_and_event,
             audit::list_events_defaults_to_100_events,
             audit::list_events_is_scoped_by_environment,
+            audit::list_events_filters_by_time_range,
+            audit::list_events_filters_by_user_resource_and_error,
+            audit::list_events_oldest_first_with_after_id_tails_without_skipping,
+            audit::purge_events_deletes_only_older_events_of_that_environment,
             audit::initial_access_token_is_found_until_it_expires,
+            admin::create_admin_key_then_find_and_list_it,
+            admin::create_admin_key_with_taken_id_or_hash_conflicts,
+            admin::find_admin_key_ignores_revoked_keys,
+            admin::list_admin_keys_returns_every_key_oldest_first,
+            admin::revoke_admin_key_twice_keeps_first_time,
+            admin::touch_admin_key_records_last_use,
+            admin::create_admin_user_then_get_by_id_and_email,
+            admin::create_admin_user_with_taken_id_or_email_conflicts,
+            admin::list_admin_users_orders_by_email,
+            admin::update_admin_user_replaces_password_and_disabled_only,
+            admin::admin_session_is_found_until_it_expires,
+            admin::create_admin_session_with_taken_hash_conflicts,
+            admin::delete_admin_session_removes_it_once,
+            admin::delete_admin_sessions_of_removes_only_that_admins_sessions,
         ]);
     };
 }

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admin_api;
 mod audit;
 mod authorize;
 mod cimd;
@@ -16,6 +17,7 @@ mod events;
 mod flow;
 mod keys;
 mod machine;
+mod policies;
 mod private_key_jwt;
 mod ratelimit;
 mod refresh;
