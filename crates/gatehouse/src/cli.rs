@@ -16,6 +16,11 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the authorization server (embedded SQLite in the data directory).
     Serve(ServeArgs),
+    /// Protect an MCP server (Streamable HTTP or stdio) with no change to it: a gateway that
+    /// checks Gatehouse tokens and per-tool scopes, then proxies.
+    Proxy(Box<crate::proxy_cmd::ProxyArgs>),
+    /// A small Todo MCP server to try the gateway with (stdio or Streamable HTTP).
+    DemoServer(crate::demo_server::DemoArgs),
     #[command(flatten)]
     Admin(AdminCommand),
 }
@@ -356,7 +361,7 @@ pub(crate) struct LogsArgs {
     pub(crate) common: Common,
 }
 
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
         .ok_or_else(|| format!("expected SCOPE=TEXT, got {s:?}"))

@@ -1,8 +1,13 @@
-//! `gatehouse`: the one binary. `serve` runs the authorization server on embedded SQLite;
-//! the admin subcommands change the same database, also while the server runs.
+//! `gatehouse`: the one binary. `serve` runs the authorization server on embedded SQLite
+//! (and any gateway routes of its configuration); `proxy` runs a gateway in front of one MCP
+//! server; `demo-server` is a Todo MCP server to try it with; the admin subcommands change
+//! the same database, also while the server runs.
 
 mod admin_cmd;
 mod cli;
+mod demo_server;
+mod gateway_routes;
+mod proxy_cmd;
 mod serve;
 
 use clap::Parser as _;
@@ -22,6 +27,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Proxy(args) => proxy_cmd::run(*args).await,
+            cli::Command::DemoServer(args) => demo_server::run(args).await,
             cli::Command::Admin(cmd) => admin_cmd::run(cmd).await,
         }
     });

@@ -1,4 +1,5 @@
-//! `gatehouse serve`.
+//! `gatehouse serve`: the authorization server, and the gateway routes of its
+//! configuration (`[[gateway]]`) in the same process.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -93,16 +94,30 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for env in &state.envs.snapshot().envs {
         println!("  environment {:<12} issuer {}", env.id(), env.issuer);
     }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let gateways = crate::gateway_routes::start_in_process(&state, &config.gateway, &stop).await?;
     let app =
         gatehouse_server::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown().await;
+        stop_tx.send_replace(true);
+    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        })
         .await?;
+    // The gateways flush their events into the log before the log itself is flushed.
+    for g in gateways {
+        let _ = g.await;
+    }
     gatehouse_server::flush_audit(&state).await;
     Ok(())
 }
 
-async fn shutdown() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

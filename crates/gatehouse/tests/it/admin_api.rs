@@ -533,6 +533,26 @@ async fn clients_users_consents_and_logs() {
         )
         .await;
     assert_eq!((s, c["disabled"].as_bool()), (StatusCode::OK, Some(true)));
+    let shown = api
+        .get(&format!("/environments/dev/clients/{client}"))
+        .await;
+    assert_eq!(shown["disabled"], true);
+    let (s, c) = api
+        .call(
+            Method::POST,
+            &format!("/environments/dev/clients/{client}/enable"),
+            None,
+        )
+        .await;
+    assert_eq!((s, c["disabled"].as_bool()), (StatusCode::OK, Some(false)));
+    let (s, _) = api
+        .call(
+            Method::POST,
+            "/environments/dev/clients/ghc_nope/enable",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     // Logs: failures are there by default, explained, filterable, traceable, exportable.
     let logs = api.get("/environments/dev/logs").await;
     let events = logs["events"].as_array().unwrap();
