@@ -258,10 +258,10 @@ fn strip_port(uri: &str) -> String {
 /// Longest allowed callback URL (ADM-04).
 pub const MAX_CALLBACK_PATTERN_LEN: usize = 256;
 
-/// ADM-04: an environment's allowed callback URL. Development: http, https, loopback,
-/// private-use schemes, and one `*` as the leftmost host label (not directly on a top-level
-/// domain). Production: https or a private-use scheme, no loopback, no wildcards. Never a
-/// query or fragment; at most 256 characters. Returns the entry as stored.
+/// ADM-04: an environment's allowed callback URL. Both profiles: https, loopback (matched
+/// with any port, RFC 8252 §7.3) and private-use schemes. Development also allows one `*`
+/// as the leftmost host label (not directly on a top-level domain); production allows no
+/// wildcards. Never a query or fragment; at most 256 characters. Returns the entry as stored.
 pub fn check_callback_pattern(raw: &str, policy: RedirectPolicy) -> Result<String, String> {
     let raw = raw.trim();
     if raw.len() > MAX_CALLBACK_PATTERN_LEN {
@@ -297,12 +297,10 @@ pub fn check_callback_pattern(raw: &str, policy: RedirectPolicy) -> Result<Strin
         classify(&concrete)?;
         return Ok(raw.to_owned());
     }
-    let kind = classify(raw)?;
-    if policy == RedirectPolicy::Production && kind == RedirectKind::Loopback {
-        return Err(format!(
-            "{raw:?}: production environments do not allow localhost callback URLs"
-        ));
-    }
+    // Loopback callbacks stay allowed in production: native clients (Claude Code, VS Code,
+    // mcp-remote) can only receive codes on loopback (RFC 8252 §7.3), and the list would
+    // otherwise lock every one of them out.
+    classify(raw)?;
     Ok(raw.to_owned())
 }
 
@@ -342,7 +340,7 @@ mod tests {
                 Production,
                 true,
             ),
-            ("http://localhost:6274/oauth/callback", Production, false),
+            ("http://localhost:6274/oauth/callback", Production, true),
             ("http://localhost:6274/oauth/callback", Development, true),
             ("https://*.example.com/cb", Development, true),
             ("https://*.example.com/cb", Production, false),

@@ -199,7 +199,8 @@ pub async fn update_environment(store: &dyn Store, env: &EnvironmentRecord) -> R
     }
 }
 
-/// ADM-04 for CORS origins: `scheme://host[:port]` only; production environments require https.
+/// ADM-04 for CORS origins: `scheme://host[:port]` only; production environments require
+/// https, or http on a loopback host listed explicitly (a local tool such as MCP Inspector).
 pub fn check_origin(origin: &str, profile: Profile) -> Result<String> {
     let o = origin.trim().trim_end_matches('/');
     let url = url::Url::parse(o).map_err(|_| {
@@ -212,10 +213,20 @@ pub fn check_origin(origin: &str, profile: Profile) -> Result<String> {
             "origin {o:?} must be scheme://host[:port] with no path or wildcard"
         )));
     }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     match (url.scheme(), profile) {
         ("https", _) | ("http", Profile::Development) => Ok(o.to_owned()),
+        // Listed one by one, a local browser tool (MCP Inspector at http://localhost:6274)
+        // may call a production environment; nothing else over http.
+        ("http", Profile::Production) if loopback => Ok(o.to_owned()),
         ("http", Profile::Production) => Err(AdminError::Invalid(format!(
-            "origin {o:?}: production environments allow https origins only"
+            "origin {o:?}: production environments allow https origins, and http only on \
+             localhost or a loopback address (such as MCP Inspector at http://localhost:6274)"
         ))),
         _ => Err(AdminError::Invalid(format!(
             "origin {o:?} must be http or https"

@@ -75,7 +75,9 @@ pub fn explain(e: &AuditEvent) -> Option<Explanation> {
         ),
         ("cors", _) => (
             format!("A browser was refused by CORS: {detail}"),
-            vec!["Add the origin to the environment's allowed origins (for MCP Inspector: http://localhost:6274).".into()],
+            vec![
+                "Add the origin to the environment's allowed origins (dashboard: Callback URLs & CORS, or gatehouse env set <env> --allowed-origin <origin>). MCP Inspector's is http://localhost:6274; development environments allow every loopback origin without listing it.".into(),
+            ],
         ),
         ("refresh", "invalid_grant") if detail.contains("reuse") => (
             "A refresh token was used twice; the whole authorization was revoked for safety.".into(),

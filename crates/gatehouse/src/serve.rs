@@ -81,7 +81,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = gatehouse_server::start(gatehouse_server::Options {
         store,
         master,
-        public_url,
+        public_url: public_url.clone(),
         limits: config.rate_limits.clone(),
         clock: Arc::new(SystemClock),
     })
@@ -93,6 +93,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     for env in &state.envs.snapshot().envs {
         println!("  environment {:<12} issuer {}", env.id(), env.issuer);
+    }
+    println!(
+        "  dashboard                {}/admin",
+        public_url.as_str().trim_end_matches('/')
+    );
+    if let Some(link) = gatehouse_server::dashboard::setup_link(&state, public_url.as_str()).await?
+    {
+        println!("  no administrator yet: create the first one at {link}");
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let gateways = crate::gateway_routes::start_in_process(&state, &config.gateway, &stop).await?;

@@ -148,24 +148,24 @@ pub async fn keys(
     env_for(&s, &admin, &env_id).await?;
     let now = s.now();
     let keys = s.store.list_keys(&env_id, now).await?;
-    let rows: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            let state = if k.activates_at > now {
-                "published, not yet signing"
-            } else if k.retired_at.is_some_and(|r| r <= now) {
-                "retired, still published"
-            } else {
-                "signing"
-            };
-            json!({
-                "kid": k.kid, "alg": k.alg, "created_at": k.created_at, "activates_at": k.activates_at,
-                "retired_at": k.retired_at, "removed_at": k.removed_at, "state": state,
-                "public_jwk": serde_json::from_str::<Value>(&k.public_jwk).unwrap_or(Value::Null),
-            })
-        })
-        .collect();
+    let rows: Vec<Value> = keys.iter().map(|k| key_json(k, now)).collect();
     Ok(ok(StatusCode::OK, rows))
+}
+
+/// The JSON of a signing key: its dates, and whether it signs now (shared with the dashboard).
+pub fn key_json(k: &gatehouse_store::SigningKeyRecord, now: i64) -> Value {
+    let state = if k.activates_at > now {
+        "published, not yet signing"
+    } else if k.retired_at.is_some_and(|r| r <= now) {
+        "retired, still published"
+    } else {
+        "signing"
+    };
+    json!({
+        "kid": k.kid, "alg": k.alg, "created_at": k.created_at, "activates_at": k.activates_at,
+        "retired_at": k.retired_at, "removed_at": k.removed_at, "state": state,
+        "public_jwk": serde_json::from_str::<Value>(&k.public_jwk).unwrap_or(Value::Null),
+    })
 }
 
 /// Body of `POST /environments/{env}/keys/rotate`.

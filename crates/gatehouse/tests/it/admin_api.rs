@@ -210,11 +210,11 @@ async fn environments_resources_and_the_connect_panel() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     // Settings: a merge patch, with ADM-04 rules enforced.
-    let (s, v) = api.call(Method::PATCH, "/environments/staging", Some(json!({"settings": {"allowed_origins": ["http://localhost:6274/"], "registration": "token"}}))).await;
+    let (s, v) = api.call(Method::PATCH, "/environments/staging", Some(json!({"settings": {"allowed_origins": ["http://localhost:6274/", "http://inspector.test:6274"], "registration": "token"}}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         v["settings"]["allowed_origins"],
-        json!(["http://localhost:6274"])
+        json!(["http://localhost:6274", "http://inspector.test:6274"])
     );
     assert_eq!(v["settings"]["registration"], "token");
     let (s, v) = api
@@ -227,7 +227,7 @@ async fn environments_resources_and_the_connect_panel() {
     assert_eq!(
         s,
         StatusCode::BAD_REQUEST,
-        "an http origin is not allowed in production: {v}"
+        "an http origin off loopback is not allowed in production: {v}"
     );
     let (s, _) = api
         .call(

@@ -88,26 +88,33 @@ async fn production_allows_only_listed_origins() {
     let mut env = app.store.get_environment("prod").await.unwrap().unwrap();
     env.settings
         .allowed_origins
-        .push("http://localhost:6274".into());
+        .push("http://inspector.example:6274".into());
     let err = gatehouse_server::admin::update_environment(&*app.store, &env)
         .await
         .unwrap_err();
     assert!(
         err.to_string().contains("https"),
-        "production origins must be https: {err}"
+        "production origins must be https or loopback: {err}"
     );
+    let check = |o| gatehouse_server::admin::check_origin(o, Profile::Production).unwrap();
     env.settings.allowed_origins = vec![
-        gatehouse_server::admin::check_origin("https://app.example.com/", Profile::Production)
-            .unwrap(),
+        check("https://app.example.com/"),
+        check("http://localhost:6274"),
     ];
     gatehouse_server::admin::update_environment(&*app.store, &env)
         .await
         .unwrap();
     app.reload().await;
-    let ok = preflight(&app, &url, "https://app.example.com").await;
-    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    for origin in ["https://app.example.com", "http://localhost:6274"] {
+        let ok = preflight(&app, &url, origin).await;
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT, "{origin}");
+        assert_eq!(ok.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    }
+    // Listed one by one: another loopback port is still refused.
     assert_eq!(
-        ok.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
-        "https://app.example.com"
+        preflight(&app, &url, "http://localhost:6275")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
     );
 }

@@ -621,3 +621,43 @@ pub async fn verify_access_token(
 pub fn html(s: &str) -> String {
     gatehouse_server::pages::esc(s)
 }
+
+/// The dashboard administrator the tests sign in as.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
+impl TestApp {
+    /// A browser signed in to the dashboard (`/admin`) as [`ADMIN_EMAIL`], created if needed.
+    pub async fn dashboard(&self) -> Browser {
+        if self
+            .store
+            .get_admin_user_by_email(ADMIN_EMAIL)
+            .await
+            .expect("admin lookup")
+            .is_none()
+        {
+            admin::create_admin_user(&*self.store, ADMIN_EMAIL, PASSWORD, self.now())
+                .await
+                .expect("admin user");
+        }
+        let mut b = self.browser();
+        let login = b.get(&format!("{}/admin/login", self.base)).await;
+        let csrf = login.hidden("csrf").expect("csrf field");
+        let done = b
+            .post(
+                &format!("{}/admin/login", self.base),
+                &[
+                    ("csrf", &csrf),
+                    ("email", ADMIN_EMAIL),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "sign-in failed: {}",
+            done.body
+        );
+        b
+    }
+}

@@ -10,6 +10,7 @@ mod authorize;
 mod cimd;
 mod cli;
 mod cors;
+mod dashboard;
 mod dcr;
 mod discovery;
 mod environments;
