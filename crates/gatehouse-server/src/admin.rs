@@ -583,7 +583,8 @@ async fn hash_password(password: &str) -> Result<String> {
     let pw = password.to_owned();
     tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
-        .map_err(|e| AdminError::Invalid(format!("password hashing failed: {e}")))
+        // The hashing thread panicked: an internal failure (500), not the caller's.
+        .map_err(|e| AdminError::Store(StoreError::Other(Box::new(e))))
 }
 
 /// Deletes a client. A pre-registered client is gone; a dynamic or metadata-document client

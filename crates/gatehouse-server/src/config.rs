@@ -18,9 +18,16 @@ pub struct Config {
     /// Public base URL of the server, as clients reach it (the `dev` issuer and the base of
     /// path-based issuers). Default `http://<listen>`. Env `GATEHOUSE_PUBLIC_URL`.
     pub public_url: Option<String>,
-    /// Directory of the embedded SQLite database and the master key.
-    /// Default `./gatehouse-data`. Env `GATEHOUSE_DATA_DIR`.
+    /// Directory of the embedded SQLite database (unless `database_url` is set) and the
+    /// master key. Default `./gatehouse-data`. Env `GATEHOUSE_DATA_DIR`.
     pub data_dir: PathBuf,
+    /// PostgreSQL connection URL (`postgres://user:password@host/dbname`). When set, it
+    /// replaces the embedded SQLite database and several nodes can share it (see
+    /// `docs/postgres.md`). Default none. Env `GATEHOUSE_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections this node opens. Default 8. Env
+    /// `GATEHOUSE_DATABASE_POOL_SIZE`.
+    pub database_pool_size: usize,
     /// Log filter (tracing `EnvFilter` syntax). Default `info`. Env `GATEHOUSE_LOG`.
     pub log: String,
     /// Rate limits.
@@ -37,6 +44,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             public_url: None,
             data_dir: PathBuf::from("gatehouse-data"),
+            database_url: None,
+            database_pool_size: 8,
             log: "info".to_owned(),
             rate_limits: RateLimits::default(),
             gateway: Vec::new(),
@@ -112,6 +121,23 @@ impl Config {
             )),
             Ok(_) => {}
             Err(_) => problems.push(format!("public_url: {public:?} is not an absolute URL")),
+        }
+        // Never echo the URL: it may carry a password.
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains('='))
+        {
+            problems.push(
+                "database_url: must be a PostgreSQL URL (postgres://…) or a libpq key=value string"
+                    .into(),
+            );
+        }
+        if !(1..=1000).contains(&self.database_pool_size) {
+            problems.push(format!(
+                "database_pool_size: {} must be between 1 and 1000",
+                self.database_pool_size
+            ));
         }
         let mut listens = vec![self.listen.as_str()];
         for (i, route) in self.gateway.iter().enumerate() {

@@ -14,8 +14,8 @@ use gatehouse_store::{AuditQuery, Profile, RegistrationMode, Store};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AdminCommand, ClientCmd, Common, EnvCmd, KeysCmd, LogsArgs, ProfileArg, RegistrationArg,
-    RegistrationTokenCmd, ResourceCmd, UserCmd,
+    AdminCommand, AdminKeyCmd, AdminUserCmd, ClientCmd, Common, EnvCmd, KeysCmd, LogsArgs,
+    ProfileArg, RegistrationArg, RegistrationTokenCmd, ResourceCmd, UserCmd,
 };
 
 struct Ctx {
@@ -26,15 +26,20 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn open(common: &Common) -> anyhow::Result<Self> {
+    async fn open(common: &Common) -> anyhow::Result<Self> {
         let dir = common
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
-        let (store, master) = crate::serve::open_data_dir(&dir)?;
+        let opened = crate::store_open::open_store(
+            &dir,
+            common.database_url.as_deref(),
+            crate::store_open::ADMIN_POOL_SIZE,
+        )
+        .await?;
         Ok(Self {
-            store,
-            master,
+            store: opened.store,
+            master: opened.master,
             json: common.json,
             now: SystemClock.now(),
         })
@@ -77,6 +82,8 @@ pub(crate) async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Keys(c) => keys_cmd(c).await,
         AdminCommand::RegistrationToken(c) => registration_token_cmd(c).await,
         AdminCommand::Logs(a) => logs_cmd(a).await,
+        AdminCommand::AdminKey(c) => admin_key_cmd(c).await,
+        AdminCommand::AdminUser(c) => admin_user_cmd(c).await,
     }
 }
 
@@ -93,7 +100,7 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             profile,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             ensure_bootstrapped(&cx).await?;
             let profile = match profile {
                 Some(ProfileArg::Development) => Profile::Development,
@@ -121,7 +128,7 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             );
         }
         EnvCmd::List { common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             ensure_bootstrapped(&cx).await?;
             let mut rows = Vec::new();
             for e in cx.store.list_environments().await? {
@@ -142,7 +149,7 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             cx.out(Value::Array(rows), || text);
         }
         EnvCmd::Show { name, common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let e = admin::get_environment(&*cx.store, &name).await?;
             let v = json!({"id": e.id, "issuer": cx.issuer_of(&e.issuer).await, "profile": e.profile.as_str(), "settings": e.settings});
             let text = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -153,13 +160,16 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             registration,
             allowed_origins,
             remove_origins,
+            allowed_callback_urls,
+            remove_callback_urls,
+            log_retention_days,
             refresh_grace,
             code_ttl,
             cimd,
             max_unused_registrations,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let mut e = admin::get_environment(&*cx.store, &name).await?;
             if let Some(r) = registration {
                 e.settings.registration = match r {
@@ -177,6 +187,23 @@ async fn env_cmd(cmd: EnvCmd) -> anyhow::Result<()> {
             for o in remove_origins {
                 let o = o.trim().trim_end_matches('/').to_owned();
                 e.settings.allowed_origins.retain(|x| *x != o);
+            }
+            for c in allowed_callback_urls {
+                let c = gatehouse_oauth::redirect::check_callback_pattern(
+                    &c,
+                    admin::policy_of(e.profile),
+                )
+                .map_err(|m| anyhow!(m))?;
+                if !e.settings.allowed_callback_urls.contains(&c) {
+                    e.settings.allowed_callback_urls.push(c);
+                }
+            }
+            for c in remove_callback_urls {
+                let c = c.trim().to_owned();
+                e.settings.allowed_callback_urls.retain(|x| *x != c);
+            }
+            if let Some(d) = log_retention_days {
+                e.settings.log_retention_days = d;
             }
             if let Some(g) = refresh_grace {
                 e.settings.refresh_grace = g;
@@ -235,7 +262,7 @@ async fn resource_cmd(cmd: ResourceCmd) -> anyhow::Result<()> {
             no_refresh_without_offline_access,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             ensure_bootstrapped(&cx).await?;
             let scopes = admin::scope_defs(&scopes, &descriptions, &name)?;
             let r = admin::add_resource(
@@ -256,7 +283,7 @@ async fn resource_cmd(cmd: ResourceCmd) -> anyhow::Result<()> {
             });
         }
         ResourceCmd::List { env, common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             admin::get_environment(&*cx.store, &env).await?;
             let list = cx.store.list_resources(&env).await?;
             let text = list
@@ -301,7 +328,7 @@ async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
             password_stdin: _,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             ensure_bootstrapped(&cx).await?;
             let mut password = String::new();
             std::io::stdin()
@@ -316,7 +343,7 @@ async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
             );
         }
         UserCmd::List { env, common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let list = cx.store.list_users(&env).await?;
             let text = list
                 .iter()
@@ -349,7 +376,7 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
             jwks_uri,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             ensure_bootstrapped(&cx).await?;
             let jwks = match jwks_file {
                 Some(path) => {
@@ -401,7 +428,7 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
             keep_old_for,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let secret =
                 admin::rotate_client_secret(&*cx.store, &env, &client_id, keep_old_for, cx.now)
                     .await?;
@@ -421,7 +448,7 @@ async fn client_cmd(cmd: ClientCmd) -> anyhow::Result<()> {
             common,
         } => set_disabled(&env, &client_id, &common, false).await?,
         ClientCmd::List { env, common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let list = cx.store.list_clients(&env).await?;
             let text = list
                 .iter()
@@ -454,7 +481,7 @@ async fn set_disabled(
     common: &Common,
     disabled: bool,
 ) -> anyhow::Result<()> {
-    let cx = Ctx::open(common)?;
+    let cx = Ctx::open(common).await?;
     let row = admin::set_client_disabled(&*cx.store, &cx.master, env, client_id, disabled, cx.now)
         .await?;
     let word = if disabled { "disabled" } else { "enabled" };
@@ -475,7 +502,7 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             activate_after,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let r =
                 admin::rotate_keys(&*cx.store, &cx.master, &env, activate_after, cx.now).await?;
             let text = format!(
@@ -492,7 +519,7 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             cx.out(serde_json::to_value(&r).unwrap_or_default(), || text);
         }
         KeysCmd::List { env, common } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let keys = cx.store.list_keys(&env, cx.now).await?;
             let rows: Vec<Value> = keys
                 .iter()
@@ -525,7 +552,7 @@ async fn registration_token_cmd(cmd: RegistrationTokenCmd) -> anyhow::Result<()>
             ttl,
             common,
         } => {
-            let cx = Ctx::open(&common)?;
+            let cx = Ctx::open(&common).await?;
             let token =
                 admin::add_initial_access_token(&*cx.store, &env, &description, ttl, cx.now)
                     .await?;
@@ -539,7 +566,7 @@ async fn registration_token_cmd(cmd: RegistrationTokenCmd) -> anyhow::Result<()>
 }
 
 async fn logs_cmd(a: LogsArgs) -> anyhow::Result<()> {
-    let cx = Ctx::open(&a.common)?;
+    let cx = Ctx::open(&a.common).await?;
     admin::get_environment(&*cx.store, &a.env)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -576,5 +603,111 @@ async fn logs_cmd(a: LogsArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join("\n");
     cx.out(serde_json::to_value(&events).unwrap_or_default(), || text);
+    Ok(())
+}
+
+async fn admin_key_cmd(cmd: AdminKeyCmd) -> anyhow::Result<()> {
+    match cmd {
+        AdminKeyCmd::Create { name, env, common } => {
+            let cx = Ctx::open(&common).await?;
+            if let Some(e) = &env {
+                admin::get_environment(&*cx.store, e).await?;
+            }
+            let (k, key) =
+                admin::create_admin_key(&*cx.store, &name, env.as_deref(), cx.now).await?;
+            let v =
+                json!({"id": k.id, "name": k.name, "environment": k.env_id, "key": key.expose()});
+            cx.out(v, || {
+                let scope = k.env_id.as_deref().map_or_else(|| "every environment".to_owned(), |e| format!("environment {e} only"));
+                format!(
+                    "admin API key {} ({scope})\nkey: {}\nIt is shown only now; send it as Authorization: Bearer <key>.",
+                    k.id,
+                    key.expose()
+                )
+            });
+        }
+        AdminKeyCmd::List { common } => {
+            let cx = Ctx::open(&common).await?;
+            let keys = cx.store.list_admin_keys().await?;
+            let rows: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    json!({"id": k.id, "name": k.name, "environment": k.env_id, "created_at": k.created_at,
+                           "last_used_at": k.last_used_at, "revoked_at": k.revoked_at})
+                })
+                .collect();
+            cx.out(Value::Array(rows), || {
+                keys.iter()
+                    .map(|k| {
+                        format!(
+                            "{}  {:<24} {:<12} {}",
+                            k.id,
+                            k.name,
+                            k.env_id.as_deref().unwrap_or("(all)"),
+                            if k.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        AdminKeyCmd::Revoke { id, common } => {
+            let cx = Ctx::open(&common).await?;
+            if !cx.store.revoke_admin_key(&id, cx.now).await? {
+                return Err(anyhow!("no admin key {id}"));
+            }
+            cx.out(json!({"id": id, "revoked": true}), || {
+                format!("revoked admin key {id}")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn admin_user_cmd(cmd: AdminUserCmd) -> anyhow::Result<()> {
+    match cmd {
+        AdminUserCmd::Add {
+            email,
+            password_stdin: _,
+            common,
+        } => {
+            let cx = Ctx::open(&common).await?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let a = admin::create_admin_user(&*cx.store, &email, password, cx.now).await?;
+            cx.out(json!({"id": a.id, "email": a.email}), || {
+                format!("administrator {} ({}) can sign in at /admin", a.email, a.id)
+            });
+        }
+        AdminUserCmd::List { common } => {
+            let cx = Ctx::open(&common).await?;
+            let admins = cx.store.list_admin_users().await?;
+            let rows: Vec<Value> = admins
+                .iter()
+                .map(|a| json!({"id": a.id, "email": a.email, "disabled": a.disabled, "created_at": a.created_at}))
+                .collect();
+            cx.out(Value::Array(rows), || {
+                admins
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {}{}",
+                            a.id,
+                            a.email,
+                            if a.disabled { "  (disabled)" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
     Ok(())
 }

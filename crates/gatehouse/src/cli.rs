@@ -12,9 +12,12 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+// Parsed once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run the authorization server (embedded SQLite in the data directory).
+    /// Run the authorization server (embedded SQLite in the data directory, or PostgreSQL
+    /// with --database-url).
     Serve(ServeArgs),
     /// Protect an MCP server (Streamable HTTP or stdio) with no change to it: a gateway that
     /// checks Gatehouse tokens and per-tool scopes, then proxies.
@@ -39,6 +42,9 @@ pub(crate) struct ServeArgs {
     /// TOML configuration file (see docs/config.md).
     #[arg(long, env = "GATEHOUSE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
+    /// PostgreSQL URL shared by several nodes [default: SQLite in the data directory].
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
 }
 
 /// Options every admin command takes.
@@ -47,6 +53,14 @@ pub(crate) struct Common {
     /// Data directory of the server to administer [default: ./gatehouse-data].
     #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true)]
     pub(crate) data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the server to administer, when it uses one.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub(crate) database_url: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -74,6 +88,57 @@ pub(crate) enum AdminCommand {
     RegistrationToken(RegistrationTokenCmd),
     /// The authentication log.
     Logs(LogsArgs),
+    /// Admin API keys (`Authorization: Bearer gha_…` for `/admin/api/v1` and `/metrics`).
+    #[command(subcommand)]
+    AdminKey(AdminKeyCmd),
+    /// Dashboard administrators (separate from every environment's users).
+    #[command(subcommand)]
+    AdminUser(AdminUserCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminKeyCmd {
+    /// Create an admin API key; it is printed once and stored as a hash.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// Limit the key to one environment [default: every environment and server-wide operations].
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List admin API keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke an admin API key by id (`adk_…`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminUserCmd {
+    /// Create a dashboard administrator; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (the only way; the flag makes it explicit).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List dashboard administrators.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,6 +154,7 @@ pub(crate) enum RegistrationArg {
     Off,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum EnvCmd {
     /// Create an environment with its own issuer and keys.
@@ -128,6 +194,16 @@ pub(crate) enum EnvCmd {
         /// Remove an allowed origin.
         #[arg(long = "remove-origin")]
         remove_origins: Vec<String>,
+        /// Add an allowed callback URL: dynamic and metadata-document clients may then only
+        /// use redirect URIs matching the list (repeatable).
+        #[arg(long = "allowed-callback-url")]
+        allowed_callback_urls: Vec<String>,
+        /// Remove an allowed callback URL.
+        #[arg(long = "remove-callback-url")]
+        remove_callback_urls: Vec<String>,
+        /// Days authentication-log events are kept (1-3650).
+        #[arg(long)]
+        log_retention_days: Option<i64>,
         /// Refresh token grace window for parallel refreshes, seconds (0-60).
         #[arg(long)]
         refresh_grace: Option<i64>,

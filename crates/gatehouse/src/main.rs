@@ -1,5 +1,6 @@
-//! `gatehouse`: the one binary. `serve` runs the authorization server on embedded SQLite
-//! (and any gateway routes of its configuration); `proxy` runs a gateway in front of one MCP
+//! `gatehouse`: the one binary. `serve` runs the authorization server on embedded SQLite,
+//! or on a PostgreSQL database shared by several nodes (`--database-url`), and any gateway
+//! routes of its configuration; `proxy` runs a gateway in front of one MCP
 //! server; `demo-server` is a Todo MCP server to try it with; the admin subcommands change
 //! the same database, also while the server runs.
 
@@ -9,6 +10,7 @@ mod demo_server;
 mod gateway_routes;
 mod proxy_cmd;
 mod serve;
+mod store_open;
 
 use clap::Parser as _;
 

@@ -2,32 +2,14 @@
 //! configuration (`[[gateway]]`) in the same process.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use gatehouse_server::clock::SystemClock;
 use gatehouse_server::config::Config;
-use gatehouse_server::crypto::MasterKey;
-use gatehouse_store::Store;
-use gatehouse_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-
-/// The database file inside the data directory.
-pub(crate) const DB_FILE: &str = "gatehouse.db";
-
-/// Opens the store and master key of a data directory, creating both on first use.
-pub(crate) fn open_data_dir(dir: &Path) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))?;
-    let store = SqliteStore::open(&dir.join(DB_FILE))
-        .with_context(|| format!("opening {}", dir.join(DB_FILE).display()))?;
-    let master =
-        MasterKey::load_or_create(dir, std::env::var("GATEHOUSE_MASTER_KEY").ok().as_deref())?;
-    Ok((Arc::new(store), master))
-}
 
 /// Merges defaults, the config file, environment variables and flags (clap already
 /// merged the last two).
@@ -48,6 +30,14 @@ fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
+    }
+    if let Some(v) = args.database_url {
+        config.database_url = Some(v);
+    }
+    if let Ok(v) = std::env::var("GATEHOUSE_DATABASE_POOL_SIZE") {
+        config.database_pool_size = v
+            .parse()
+            .with_context(|| format!("GATEHOUSE_DATABASE_POOL_SIZE: {v:?} is not a number"))?;
     }
     if let Ok(v) = std::env::var("GATEHOUSE_LOG") {
         config.log = v;
@@ -77,7 +67,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = config
         .validate()
         .map_err(|p| anyhow!("invalid configuration:\n  {}", p.join("\n  ")))?;
-    let (store, master) = open_data_dir(&config.data_dir)?;
+    let opened = crate::store_open::open_store(
+        &config.data_dir,
+        config.database_url.as_deref(),
+        config.database_pool_size,
+    )
+    .await?;
+    let (store, master, location) = (opened.store, opened.master, opened.location);
     let state = gatehouse_server::start(gatehouse_server::Options {
         store,
         master,
@@ -87,9 +83,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!(
-        "Gatehouse {} listening on {local} (data in {})",
-        env!("CARGO_PKG_VERSION"),
-        config.data_dir.display()
+        "Gatehouse {} listening on {local} ({location})",
+        env!("CARGO_PKG_VERSION")
     );
     for env in &state.envs.snapshot().envs {
         println!("  environment {:<12} issuer {}", env.id(), env.issuer);

@@ -326,3 +326,135 @@ async fn serve_reads_config_files_and_environment_variables() {
         "the config file's rate limit applies: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn admin_keys_administrators_and_policies_from_the_cli() {
+    let server = Server::start(&[], &[]);
+    let http = reqwest::Client::new();
+    let api = |key: String| {
+        let http = http.clone();
+        let url = format!("{}/admin/api/v1/environments", server.base);
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let created = server.admin_json(&["admin-key", "create", "--name", "ci"], None);
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("gha_"), "{created}");
+    assert_eq!(api(key.clone()).await, 200);
+    let scoped = server.admin_json(
+        &["admin-key", "create", "--name", "dev only", "--env", "dev"],
+        None,
+    );
+    assert_eq!(scoped["environment"], "dev");
+    let (ok, _, err) = server.admin(
+        &["admin-key", "create", "--name", "x", "--env", "nope"],
+        None,
+    );
+    assert!(!ok && err.contains("nope"), "{err}");
+    let list = server.admin_json(&["admin-key", "list"], None);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&key),
+        "the list never shows a key"
+    );
+    let id = created["id"].as_str().unwrap();
+    server.admin_json(&["admin-key", "revoke", id], None);
+    assert_eq!(api(key).await, 401, "a revoked key is refused");
+
+    // Allowed callback URLs and log retention.
+    let set = server.admin_json(
+        &[
+            "env",
+            "set",
+            "dev",
+            "--allowed-callback-url",
+            "https://*.preview.example.com/callback",
+            "--allowed-callback-url",
+            "http://127.0.0.1/callback",
+            "--log-retention-days",
+            "7",
+        ],
+        None,
+    );
+    assert_eq!(
+        set["settings"]["allowed_callback_urls"],
+        serde_json::json!([
+            "https://*.preview.example.com/callback",
+            "http://127.0.0.1/callback"
+        ])
+    );
+    assert_eq!(set["settings"]["log_retention_days"], 7);
+    let set = server.admin_json(
+        &[
+            "env",
+            "set",
+            "dev",
+            "--remove-callback-url",
+            "http://127.0.0.1/callback",
+        ],
+        None,
+    );
+    assert_eq!(
+        set["settings"]["allowed_callback_urls"],
+        serde_json::json!(["https://*.preview.example.com/callback"])
+    );
+    server.admin_json(&["env", "add", "prod", "--profile", "production"], None);
+    let (ok, _, err) = server.admin(
+        &[
+            "env",
+            "set",
+            "prod",
+            "--allowed-callback-url",
+            "https://*.example.com/cb",
+        ],
+        None,
+    );
+    assert!(
+        !ok && err.contains("development environments only"),
+        "{err}"
+    );
+    let (ok, _, err) = server.admin(&["env", "set", "dev", "--log-retention-days", "0"], None);
+    assert!(!ok && err.contains("log_retention_days"), "{err}");
+
+    // Dashboard administrators: the setup link dies with the first one.
+    assert_eq!(
+        server.admin_json(&["admin-user", "list"], None),
+        serde_json::json!([])
+    );
+    let (ok, _, err) = server.admin(
+        &[
+            "admin-user",
+            "add",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert!(!ok && err.contains("at least 8"), "{err}");
+    server.admin_json(
+        &[
+            "admin-user",
+            "add",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ],
+        Some("a long admin password\n"),
+    );
+    let admins = server.admin_json(&["admin-user", "list"], None);
+    assert_eq!(admins[0]["email"], "ops@example.com");
+    let login = http
+        .get(format!("{}/admin/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+}

@@ -19,6 +19,7 @@ mod flow;
 mod keys;
 mod machine;
 mod policies;
+mod postgres;
 mod private_key_jwt;
 mod ratelimit;
 mod refresh;

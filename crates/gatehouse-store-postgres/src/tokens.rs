@@ -1,0 +1,369 @@
+//! Authorization codes, refresh tokens (rotation with a grace window and reuse detection)
+//! and revoked access-token ids.
+
+use async_trait::async_trait;
+use gatehouse_store::{
+    AuthCodeRecord, Consumed, RefreshTokenRecord, Rotation, SecretHash, StoreResult, Timestamp,
+    TokenStore,
+};
+use tokio_postgres::Row;
+
+use crate::PostgresStore;
+use crate::error::{DbResult, other};
+use crate::grants::revoke_family;
+use crate::pool::{Conn, Transactional};
+use crate::sql::{col, hash_col, opt_hash_col};
+
+const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, \
+     code_challenge, resource_id, scope, nonce, auth_time, created_at, expires_at, consumed_at";
+
+const REFRESH_COLUMNS: &str = "hash, env_id, grant_id, client_id, scope, created_at, expires_at, \
+     rotated_at, successor_hash, revoked_at";
+
+/// Revocation reason of a family revoked because a rotated refresh token came back.
+const REUSE_REASON: &str = "refresh_token_reuse";
+
+fn code_row(row: &Row) -> DbResult<AuthCodeRecord> {
+    Ok(AuthCodeRecord {
+        hash: hash_col(row, 0)?,
+        env_id: col(row, 1)?,
+        grant_id: col(row, 2)?,
+        client_id: col(row, 3)?,
+        user_id: col(row, 4)?,
+        redirect_uri: col(row, 5)?,
+        code_challenge: col(row, 6)?,
+        resource_id: col(row, 7)?,
+        scope: col(row, 8)?,
+        nonce: col(row, 9)?,
+        auth_time: col(row, 10)?,
+        created_at: col(row, 11)?,
+        expires_at: col(row, 12)?,
+        consumed_at: col(row, 13)?,
+    })
+}
+
+fn refresh_row(row: &Row) -> DbResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: hash_col(row, 0)?,
+        env_id: col(row, 1)?,
+        grant_id: col(row, 2)?,
+        client_id: col(row, 3)?,
+        scope: col(row, 4)?,
+        created_at: col(row, 5)?,
+        expires_at: col(row, 6)?,
+        rotated_at: col(row, 7)?,
+        successor_hash: opt_hash_col(row, 8)?,
+        revoked_at: col(row, 9)?,
+    })
+}
+
+async fn insert_refresh(c: &mut Conn, t: &RefreshTokenRecord) -> DbResult<()> {
+    let sql = format!(
+        "INSERT INTO refresh_tokens ({REFRESH_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
+    let hash = t.hash.as_str();
+    let successor = t.successor_hash.as_ref().map(SecretHash::as_str);
+    c.execute(
+        &sql,
+        &[
+            &hash,
+            &t.env_id,
+            &t.grant_id,
+            &t.client_id,
+            &t.scope,
+            &t.created_at,
+            &t.expires_at,
+            &t.rotated_at,
+            &successor,
+            &t.revoked_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The presented token as rotation needs to see it.
+struct Presented {
+    grant_id: String,
+    revoked: bool,
+    rotated_at: Option<Timestamp>,
+    successor_hash: Option<String>,
+    sealed_successor: Option<Vec<u8>>,
+}
+
+/// [`TokenStore::rotate_refresh`] as a transaction.
+struct Rotate<'a> {
+    env_id: &'a str,
+    presented: &'a str,
+    successor: &'a RefreshTokenRecord,
+    sealed_successor: &'a [u8],
+    grace: i64,
+    now: Timestamp,
+}
+
+impl Rotate<'_> {
+    /// Locks the family: the grant row of the presented token, if both exist. Returns
+    /// whether that grant is revoked (`None`: no such token, or a token without a grant).
+    async fn lock_grant(&self, tx: &mut Conn) -> DbResult<Option<bool>> {
+        let row = tx
+            .query_opt(
+                "SELECT revoked_at IS NOT NULL FROM grants
+                 WHERE env_id = $2
+                   AND id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1 AND env_id = $2)
+                 FOR UPDATE",
+                &[&self.presented, &self.env_id],
+            )
+            .await?;
+        row.as_ref().map(|r| col(r, 0)).transpose()
+    }
+
+    /// The presented token, locked, as committed by whoever held the family lock before.
+    async fn presented(&self, tx: &mut Conn) -> DbResult<Option<Presented>> {
+        let row = tx
+            .query_opt(
+                "SELECT grant_id, revoked_at IS NOT NULL, rotated_at, successor_hash,
+                        sealed_successor
+                 FROM refresh_tokens WHERE hash = $1 AND env_id = $2
+                 FOR UPDATE",
+                &[&self.presented, &self.env_id],
+            )
+            .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Presented {
+            grant_id: col(&r, 0)?,
+            revoked: col(&r, 1)?,
+            rotated_at: col(&r, 2)?,
+            successor_hash: col(&r, 3)?,
+            sealed_successor: col(&r, 4)?,
+        }))
+    }
+
+    /// Rotates a live token: marks it rotated, keeps the sealed successor, stores the
+    /// successor.
+    async fn rotate_live(&self, tx: &mut Conn, grant_id: &str) -> DbResult<Rotation> {
+        let s = self.successor;
+        if s.grant_id != grant_id || s.env_id != self.env_id {
+            return Err(other(format!(
+                "the successor of a refresh token of grant {grant_id:?} names grant {:?} of \
+                 environment {:?}",
+                s.grant_id, s.env_id
+            )));
+        }
+        let successor_hash = s.hash.as_str();
+        tx.execute(
+            "UPDATE refresh_tokens SET rotated_at = $3, successor_hash = $4, sealed_successor = $5
+             WHERE hash = $1 AND env_id = $2",
+            &[
+                &self.presented,
+                &self.env_id,
+                &self.now,
+                &successor_hash,
+                &self.sealed_successor,
+            ],
+        )
+        .await?;
+        insert_refresh(tx, s).await?;
+        Ok(Rotation::Rotated)
+    }
+}
+
+/// Whether a token exists, unrotated and unrevoked.
+async fn is_live(tx: &mut Conn, env_id: &str, hash: &str) -> DbResult<bool> {
+    let row = tx
+        .query_opt(
+            "SELECT 1 FROM refresh_tokens
+             WHERE hash = $1 AND env_id = $2 AND rotated_at IS NULL AND revoked_at IS NULL",
+            &[&hash, &env_id],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+impl Transactional for Rotate<'_> {
+    type Output = Rotation;
+
+    /// The whole decision of [`Rotation`] under the family lock, so that concurrent
+    /// presenters on any node are ordered and each sees the previous one's effect.
+    async fn run(&self, tx: &mut Conn) -> DbResult<Rotation> {
+        let grant_revoked = self.lock_grant(tx).await?;
+        let Some(p) = self.presented(tx).await? else {
+            return Ok(Rotation::Missing);
+        };
+        if p.revoked || grant_revoked == Some(true) {
+            return Ok(Rotation::Revoked);
+        }
+        let Some(rotated_at) = p.rotated_at else {
+            return self.rotate_live(tx, &p.grant_id).await;
+        };
+        let in_grace = self.now - rotated_at < self.grace;
+        if let (true, Some(sealed), Some(next)) = (in_grace, p.sealed_successor, &p.successor_hash)
+            && is_live(tx, self.env_id, next).await?
+        {
+            return Ok(Rotation::Grace {
+                sealed_successor: sealed,
+            });
+        }
+        revoke_family(tx, self.env_id, &p.grant_id, REUSE_REASON, self.now).await?;
+        Ok(Rotation::Reused {
+            grant_id: p.grant_id,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for PostgresStore {
+    async fn create_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO auth_codes ({CODE_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        let hash = c.hash.as_str();
+        self.pool
+            .get()
+            .await?
+            .execute(
+                &sql,
+                &[
+                    &hash,
+                    &c.env_id,
+                    &c.grant_id,
+                    &c.client_id,
+                    &c.user_id,
+                    &c.redirect_uri,
+                    &c.code_challenge,
+                    &c.resource_id,
+                    &c.scope,
+                    &c.nonce,
+                    &c.auth_time,
+                    &c.created_at,
+                    &c.expires_at,
+                    &c.consumed_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One conditional `UPDATE … RETURNING` marks the code consumed if nobody has: a racing
+    /// caller waits for the row lock, re-checks `consumed_at IS NULL` on the committed row
+    /// and updates nothing. Only then, in a second statement with a fresh snapshot, is the
+    /// code read as it is, so a replay sees the winner's `consumed_at`.
+    async fn consume_code(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Consumed> {
+        let hash = hash.as_str();
+        let mut c = self.pool.get().await?;
+        let first = format!(
+            "UPDATE auth_codes SET consumed_at = $3
+             WHERE hash = $1 AND env_id = $2 AND consumed_at IS NULL
+             RETURNING {CODE_COLUMNS}"
+        );
+        if let Some(row) = c.query_opt(&first, &[&hash, &env_id, &now]).await? {
+            return Ok(Consumed::First(code_row(&row)?));
+        }
+        let again =
+            format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE hash = $1 AND env_id = $2");
+        Ok(match c.query_opt(&again, &[&hash, &env_id]).await? {
+            Some(row) => Consumed::Replayed(code_row(&row)?),
+            None => Consumed::Missing,
+        })
+    }
+
+    async fn create_refresh(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
+        insert_refresh(&mut *self.pool.get().await?, t).await?;
+        Ok(())
+    }
+
+    async fn get_refresh(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        let sql =
+            format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1 AND env_id = $2");
+        let hash = hash.as_str();
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_opt(&sql, &[&hash, &env_id])
+            .await?;
+        Ok(row.as_ref().map(refresh_row).transpose()?)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        env_id: &str,
+        presented: &SecretHash,
+        successor: &RefreshTokenRecord,
+        sealed_successor: &[u8],
+        grace: i64,
+        now: Timestamp,
+    ) -> StoreResult<Rotation> {
+        let work = Rotate {
+            env_id,
+            presented: presented.as_str(),
+            successor,
+            sealed_successor,
+            grace,
+            now,
+        };
+        self.pool.transaction(&work).await
+    }
+
+    async fn revoke_jti(&self, env_id: &str, jti: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.pool
+            .get()
+            .await?
+            .execute(
+                "INSERT INTO revoked_jtis (env_id, jti, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (env_id, jti)
+                 DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)",
+                &[&env_id, &jti, &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn is_jti_revoked(&self, env_id: &str, jti: &str) -> StoreResult<bool> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM revoked_jtis WHERE env_id = $1 AND jti = $2",
+                &[&env_id, &jti],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// One upsert: inserts the jti, or takes over an expired entry; a live entry (or a
+    /// racing caller's fresh one, re-checked after its row lock) changes nothing.
+    async fn claim_assertion_jti(
+        &self,
+        env_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = self
+            .pool
+            .get()
+            .await?
+            .execute(
+                "INSERT INTO assertion_jtis (env_id, jti, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE assertion_jtis.expires_at <= $4",
+                &[&env_id, &jti, &expires_at, &now],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}

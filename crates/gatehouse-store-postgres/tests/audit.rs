@@ -1,0 +1,117 @@
+//! The authentication log beyond what the shared suite covers: a purge larger than one
+//! batch (5000 events per statement) deletes and counts them all; text PostgreSQL cannot
+//! store (NUL) does not lose a batch; ids stay in commit order under concurrent appends.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestDb;
+use gatehouse_store::conformance::fixtures::*;
+use gatehouse_store::{AuditEvent, AuditQuery, AuditStore, Store};
+use gatehouse_store_postgres::PostgresStore;
+
+/// `n` events of environment A at `T0 * 1000 + i` ms for `i` in `0..n`.
+fn events(n: i64) -> Vec<AuditEvent> {
+    (0..n)
+        .map(|i| event(ENV_A, i, "c", None, "success", "token"))
+        .collect()
+}
+
+fn all_of(env: &str, limit: u32) -> AuditQuery {
+    AuditQuery {
+        env_id: env.into(),
+        limit: Some(limit),
+        ..AuditQuery::default()
+    }
+}
+
+#[tokio::test]
+async fn purge_events_larger_than_a_batch_deletes_and_counts_every_event() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(db.url(), 2).await.unwrap();
+    environments(&store).await;
+    // Exactly two full batches older than the cut-off, then three newer events.
+    store.append_events(&events(10_003)).await.unwrap();
+    let cut = T0 * 1000 + 10_000;
+    assert_eq!(store.purge_events(ENV_A, cut).await.unwrap(), 10_000);
+    let left = store.list_events(&all_of(ENV_A, 100)).await.unwrap();
+    let at: Vec<_> = left.iter().map(|e| e.at_ms).collect();
+    assert_eq!(at, [cut + 2, cut + 1, cut]);
+    assert_eq!(store.purge_events(ENV_A, cut).await.unwrap(), 0);
+}
+
+/// A NUL character in a quoted field is replaced, not a reason to drop the batch.
+#[tokio::test]
+async fn an_event_quoting_a_nul_character_is_stored_with_a_replacement_character() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(db.url(), 2).await.unwrap();
+    environments(&store).await;
+    let mut e = event(ENV_A, 1, "c\0", Some("client\0"), "failure", "authorize");
+    e.error_detail = Some("state \"a\0b\" rejected".into());
+    e.data = serde_json::json!({ "state": "a\0b" });
+    store.append_events(&[e]).await.unwrap();
+    let got = store.list_events(&all_of(ENV_A, 1)).await.unwrap();
+    assert_eq!(got[0].correlation_id, "c\u{FFFD}");
+    assert_eq!(got[0].client_id.as_deref(), Some("client\u{FFFD}"));
+    assert_eq!(
+        got[0].error_detail.as_deref(),
+        Some("state \"a\u{FFFD}b\" rejected")
+    );
+    assert_eq!(got[0].data["state"], "a\0b", "JSON keeps it (escaped)");
+}
+
+/// Eight writers (four per node) append batches at once; listing oldest first shows each
+/// batch contiguous and in order: appends are serialised, ids follow commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_from_two_nodes_keep_each_batch_contiguous_and_ordered() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::connect(db.url(), 4).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(db.url(), 4).await.unwrap());
+    environments(a.as_ref()).await;
+    race(8, |w| {
+        let store = if w.is_multiple_of(2) {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        let batch: Vec<_> = (0..50)
+            .map(|i| {
+                event(
+                    ENV_A,
+                    (w * 1000 + i) as i64,
+                    &format!("w{w}"),
+                    None,
+                    "success",
+                    "token",
+                )
+            })
+            .collect();
+        async move { store.append_events(&batch).await.unwrap() }
+    })
+    .await;
+    let q = AuditQuery {
+        oldest_first: true,
+        ..all_of(ENV_A, 1000)
+    };
+    let listed = a.list_events(&q).await.unwrap();
+    assert_eq!(listed.len(), 400);
+    for chunk in listed.chunks(50) {
+        let n: Vec<i64> = chunk
+            .iter()
+            .map(|e| e.data["n"].as_i64().unwrap())
+            .collect();
+        let first = n[0];
+        assert_eq!(first % 1000, 0, "a batch starts at its first event");
+        assert_eq!(n, (first..first + 50).collect::<Vec<_>>(), "batch in order");
+    }
+}

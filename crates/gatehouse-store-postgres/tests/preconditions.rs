@@ -1,0 +1,85 @@
+//! Calls that break a precondition of the contract fail loudly and change nothing (the
+//! same checks as the SQLite backend's, beyond the shared suite, which covers the contract
+//! itself).
+
+mod common;
+
+use common::TestDb;
+use gatehouse_store::conformance::fixtures::*;
+use gatehouse_store::{
+    AdminKeyRecord, AdminStore, ClientRecord, ClientStore, GrantStore, Store, StoreError,
+    TokenStore,
+};
+use gatehouse_store_postgres::PostgresStore;
+
+async fn open(db: &TestDb) -> PostgresStore {
+    PostgresStore::connect(db.url(), 2).await.unwrap()
+}
+
+#[tokio::test]
+async fn rotate_refresh_with_a_successor_of_another_grant_fails_and_changes_nothing() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = open(&db).await;
+    let g = seed_grant(&store, "g1").await;
+    let other = grant(ENV_A, "g2");
+    store.create_grant(&other).await.unwrap();
+    store.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
+    let wrong = refresh(&other, "r2", T0 + 1);
+    let result = store
+        .rotate_refresh(ENV_A, &hash("r1"), &wrong, b"s", 30, T0 + 1)
+        .await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+    let r1 = store
+        .get_refresh(ENV_A, &hash("r1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r1.rotated_at, None);
+    assert_eq!(store.get_refresh(ENV_A, &hash("r2")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn create_client_with_a_secret_of_another_client_fails_and_stores_nothing() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = open(&db).await;
+    environments(&store).await;
+    let c: ClientRecord = client(ENV_A, "c1", T0);
+    let foreign = client_secret(ENV_A, "c2", "s", None);
+    let result = store.create_client(&c, &[foreign]).await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+    assert_eq!(store.get_client(ENV_A, "c1").await.unwrap(), None);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn create_admin_key_limited_to_an_unknown_environment_fails_and_stores_nothing() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = open(&db).await;
+    let k = AdminKeyRecord {
+        env_id: Some("nowhere".into()),
+        ..admin_key("adk-1", "key 1", T0)
+    };
+    let result = store.create_admin_key(&k).await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+    assert_eq!(store.list_admin_keys().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn a_record_of_an_unknown_environment_fails_with_other() {
+    if !common::postgres_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let store = open(&db).await;
+    let result = store.create_client(&client("nowhere", "c1", T0), &[]).await;
+    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
+}
