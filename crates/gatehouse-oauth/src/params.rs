@@ -16,6 +16,7 @@ pub struct Params {
     values: HashMap<String, String>,
     repeated: Vec<String>,
     too_long: Vec<String>,
+    control: Vec<String>,
 }
 
 impl Params {
@@ -28,6 +29,14 @@ impl Params {
             }
             if v.len() > MAX_PARAM_LEN {
                 p.too_long.push(k.clone().into_owned());
+            }
+            // No OAuth value holds control characters (RFC 6749 Appendix A: VSCHAR, NQCHAR…);
+            // such a value is set aside, so a NUL never reaches a page, a log or a database.
+            if v.chars().any(char::is_control) {
+                if !p.control.contains(&k.to_string()) {
+                    p.control.push(k.into_owned());
+                }
+                continue;
             }
             if p.values
                 .insert(k.clone().into_owned(), v.into_owned())
@@ -50,8 +59,21 @@ impl Params {
         self.repeated.iter().any(|r| r == name)
     }
 
-    /// `invalid_request` naming every repeated or oversized parameter, if any.
+    /// `invalid_request` naming the first parameter whose value held control characters
+    /// (such values are dropped by [`Params::parse`]).
+    pub fn check_characters(&self) -> Result<(), OAuthError> {
+        match self.control.first() {
+            Some(name) => Err(OAuthError::invalid_request(format!(
+                "parameter {name:?} contains control characters"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `invalid_request` naming the first repeated, oversized or control-character
+    /// parameter, if any.
     pub fn check_well_formed(&self) -> Result<(), OAuthError> {
+        self.check_characters()?;
         if let Some(name) = self.repeated.first() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {name:?} was sent more than once (RFC 6749 §3.1)"
@@ -91,6 +113,23 @@ mod tests {
         assert_eq!(p.get("d"), Some(" "));
         let e = p.check_well_formed().unwrap_err();
         assert!(e.description.contains("\"c\""));
+    }
+
+    #[test]
+    fn control_characters_are_set_aside_and_reported() {
+        let p = Params::parse(b"state=a%00b&client_id=c&nonce=x%0Ay&scope=%C3%A9");
+        assert_eq!(p.get("state"), None, "never handed out");
+        assert_eq!(p.get("nonce"), None);
+        assert_eq!(
+            p.get("scope"),
+            Some("\u{e9}"),
+            "non-ASCII is not a control character"
+        );
+        assert_eq!(p.get("client_id"), Some("c"));
+        let e = p.check_characters().unwrap_err();
+        assert!(e.description.contains("\"state\""), "{}", e.description);
+        assert!(p.check_well_formed().is_err());
+        assert!(Params::parse(b"a=1").check_characters().is_ok());
     }
 
     #[test]

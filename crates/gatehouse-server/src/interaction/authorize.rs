@@ -105,6 +105,12 @@ async fn handle(
         cid: crypto::new_id("ar_"),
         ip: ip.0,
     };
+    // Step 0: values with control characters (a NUL in `state`…) were set aside by the
+    // parser; say so rather than act on a request that lost parameters.
+    if let Err(e) = params.check_characters() {
+        cx.log_failure(None, None, &e, &[]).await;
+        return invalid_request_page(&e);
+    }
     // Step 1: the client and its redirect URI. Until both are verified, nothing redirects.
     let (client, redirect) = match verify_client_and_redirect(&cx, &params).await {
         Ok(v) => v,

@@ -351,3 +351,33 @@ async fn pending_authorization_survives_a_late_browser_for_ten_minutes() {
     assert_eq!(expired.status, StatusCode::BAD_REQUEST);
     assert!(expired.body.contains("connect again"));
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_before_anything_is_looked_up_or_stored() {
+    let (app, client) = setup().await;
+    let p = pkce_pair();
+    let url = AuthRequest::new(&client, CB, &p).url(&app.base);
+    let page = app
+        .browser()
+        .get(&url.replace("state=st-123", "state=st%00123"))
+        .await;
+    assert_page(&page, "invalid_request");
+    assert!(page.body.contains("control characters"), "{}", page.body);
+    let page = app
+        .browser()
+        .get(&url.replace(&format!("client_id={client}"), "client_id=a%00b"))
+        .await;
+    assert_page(&page, "invalid_request");
+    // The same at the token endpoint.
+    let resp = app
+        .http
+        .post(format!("{}/token", app.base))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&code=a%00b&client_id=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
