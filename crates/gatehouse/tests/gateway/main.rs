@@ -8,6 +8,7 @@
 #[path = "../it/harness.rs"]
 mod harness;
 
+#[path = "../interop/browser.rs"]
 mod browser;
 mod checks;
 mod rmcp_flow;
