@@ -1,0 +1,666 @@
+//! `BENCHMARKS.md` and one PNG per scenario, from the results file, the machine description
+//! `bench/run` wrote, and criterion's estimates.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::Value;
+
+use crate::{plot, results};
+
+/// `gatehouse-bench report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    #[arg(long)]
+    results: PathBuf,
+    /// The machine and run description (JSON) bench/run wrote.
+    #[arg(long)]
+    machine: PathBuf,
+    /// Criterion's output directory (`$CARGO_TARGET_DIR/criterion`).
+    #[arg(long)]
+    criterion: Option<PathBuf>,
+    /// Where the PNGs go.
+    #[arg(long)]
+    plots: PathBuf,
+    /// The markdown file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Markdown appended at the end (the analysis of missed targets, written by hand).
+    #[arg(long)]
+    appendix: Option<PathBuf>,
+}
+
+/// Scenario ids in report order, with their titles.
+const SCENARIOS: &[(&str, &str)] = &[
+    ("cc", "client_credentials token, JWT ES256"),
+    ("refresh", "Refresh with rotation and reuse detection"),
+    (
+        "authcode",
+        "Authorization code flow with an existing session (authorize + remembered consent + code exchange), DCR client",
+    ),
+    ("discovery", "Discovery document"),
+    ("jwks", "JWKS document"),
+    ("introspection", "Introspection of an access token"),
+    ("gateway", "Gateway: authenticated MCP tools/list"),
+    (
+        "gateway-1conn",
+        "Gateway at one connection (latency without queueing)",
+    ),
+    (
+        "memory",
+        "1,000 concurrent connections (client_credentials)",
+    ),
+    (
+        "growth",
+        "Growth: 1k → 1M stored clients, tokens and log rows (SQLite)",
+    ),
+];
+
+struct Data {
+    records: Vec<Value>,
+}
+
+impl Data {
+    fn loads(&self, scenario: &str) -> Vec<&Value> {
+        self.records
+            .iter()
+            .filter(|r| r["type"] == "load" && r["scenario"] == scenario)
+            .collect()
+    }
+
+    fn load(&self, scenario: &str, target: &str) -> Option<&Value> {
+        self.records
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "load" && r["scenario"] == scenario && r["target"] == target)
+    }
+
+    fn rps(&self, scenario: &str, target: &str) -> Option<f64> {
+        self.load(scenario, target)
+            .and_then(|r| r["rps"].as_f64())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    }
+
+    fn of_type(&self, t: &str) -> Vec<&Value> {
+        self.records.iter().filter(|r| r["type"] == t).collect()
+    }
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64().filter(|x| x.is_finite())
+}
+
+fn fmt_n(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if digits == 0 => group(x.round() as i64),
+        Some(x) => format!("{x:.digits$}"),
+        None => "–".into(),
+    }
+}
+
+fn group(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// One line of the targets table.
+struct Verdict {
+    scenario: String,
+    target: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "**met**",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+/// A throughput ratio target: `ours / theirs ≥ goal` in one scenario.
+struct Ratio<'a> {
+    scenario: &'a str,
+    title: &'a str,
+    ours: &'a str,
+    theirs: &'a str,
+    goal: f64,
+    goal_text: &'a str,
+}
+
+fn ratio_check(d: &Data, out: &mut Vec<Verdict>, r: &Ratio<'_>) {
+    let Ratio {
+        scenario,
+        title,
+        ours,
+        theirs,
+        goal,
+        goal_text,
+    } = *r;
+    let (a, b) = (d.rps(scenario, ours), d.rps(scenario, theirs));
+    let measured = match (a, b) {
+        (Some(a), Some(b)) => format!(
+            "{} vs {} ops/s = {:.1}×",
+            group(a as i64),
+            group(b as i64),
+            a / b
+        ),
+        _ => format!("{ours}: {}, {theirs}: {}", fmt_n(a, 0), fmt_n(b, 0)),
+    };
+    out.push(Verdict {
+        scenario: title.into(),
+        target: goal_text.into(),
+        measured,
+        met: a.zip(b).map(|(a, b)| a / b >= goal),
+    });
+}
+
+fn targets(d: &Data, crit: &BTreeMap<String, f64>) -> Vec<Verdict> {
+    let mut v = Vec::new();
+    ratio_check(
+        d,
+        &mut v,
+        &Ratio {
+            scenario: "cc",
+            title: "client_credentials (SQLite)",
+            ours: "gatehouse-sqlite",
+            theirs: "oidc-provider",
+            goal: 10.0,
+            goal_text: "≥ 10× oidc-provider",
+        },
+    );
+    ratio_check(
+        d,
+        &mut v,
+        &Ratio {
+            scenario: "cc",
+            title: "client_credentials (SQLite)",
+            ours: "gatehouse-sqlite",
+            theirs: "ceiling (sign one JWT)",
+            goal: 0.7,
+            goal_text: "≥ 70% of the sign-one-JWT ceiling",
+        },
+    );
+    for (t, name) in [
+        ("gatehouse-sqlite", "SQLite"),
+        ("gatehouse-postgres", "PostgreSQL"),
+    ] {
+        ratio_check(
+            d,
+            &mut v,
+            &Ratio {
+                scenario: "refresh",
+                title: &format!("refresh rotation ({name})"),
+                ours: t,
+                theirs: "oidc-provider",
+                goal: 10.0,
+                goal_text: "≥ 10× oidc-provider",
+            },
+        );
+    }
+    for (t, name) in [
+        ("gatehouse-sqlite", "SQLite"),
+        ("gatehouse-postgres", "PostgreSQL"),
+    ] {
+        ratio_check(
+            d,
+            &mut v,
+            &Ratio {
+                scenario: "authcode",
+                title: &format!("authorization code flow ({name})"),
+                ours: t,
+                theirs: "oidc-provider",
+                goal: 5.0,
+                goal_text: "≥ 5× oidc-provider",
+            },
+        );
+    }
+    for s in ["discovery", "jwks"] {
+        let r = d.rps(s, "gatehouse-sqlite");
+        v.push(Verdict {
+            scenario: s.into(),
+            target: "≥ 50,000 req/s".into(),
+            measured: format!("{} req/s", fmt_n(r, 0)),
+            met: r.map(|x| x >= 50_000.0),
+        });
+    }
+    let r = d.rps("introspection", "gatehouse-sqlite");
+    v.push(Verdict {
+        scenario: "introspection".into(),
+        target: "≥ 21,000 req/s (Hydra, published)".into(),
+        measured: format!("{} req/s", fmt_n(r, 0)),
+        met: r.map(|x| x >= 21_000.0),
+    });
+    let (new, raw, cached) = (
+        crit.get("guard/verify_new_token").copied(),
+        crit.get("guard/raw_es256_verify").copied(),
+        crit.get("guard/verify_cached_token").copied(),
+    );
+    v.push(Verdict {
+        scenario: "guard: verify a new token".into(),
+        target: "≤ 1.2× one raw ES256 verify".into(),
+        measured: match new.zip(raw) {
+            Some((n, r)) => format!("{:.1} µs vs {:.1} µs = {:.2}×", n / 1e3, r / 1e3, n / r),
+            None => "–".into(),
+        },
+        met: new.zip(raw).map(|(n, r)| n / r <= 1.2),
+    });
+    v.push(Verdict {
+        scenario: "guard: verify a cached token".into(),
+        target: "≤ 1 µs".into(),
+        measured: cached.map_or("–".into(), |c| format!("{:.2} µs", c / 1e3)),
+        met: cached.map(|c| c <= 1000.0),
+    });
+    let (gw, direct) = (
+        d.load("gateway", "gatehouse-gateway → demo-server"),
+        d.load("gateway", "demo-server direct"),
+    );
+    let gw_rps = gw.and_then(|r| num(&r["rps"]));
+    let direct_rps = direct.and_then(|r| num(&r["rps"]));
+    v.push(Verdict {
+        scenario: "gateway tools/list".into(),
+        target: "≥ 90% of direct throughput".into(),
+        measured: match gw_rps.zip(direct_rps) {
+            Some((g, dd)) => format!(
+                "{} vs {} ops/s = {:.0}%",
+                group(g as i64),
+                group(dd as i64),
+                100.0 * g / dd
+            ),
+            None => "–".into(),
+        },
+        met: gw_rps.zip(direct_rps).map(|(g, dd)| g / dd >= 0.9),
+    });
+    let p50 = |r: Option<&Value>| r.and_then(|r| num(&r["p50_ms"]));
+    let (gw1, direct1) = (
+        d.load("gateway-1conn", "gatehouse-gateway → demo-server"),
+        d.load("gateway-1conn", "demo-server direct"),
+    );
+    let (added, at) = match p50(gw1).zip(p50(direct1)) {
+        Some((g, dd)) => (Some((g - dd) * 1000.0), "one connection"),
+        None => (
+            p50(gw).zip(p50(direct)).map(|(g, dd)| (g - dd) * 1000.0),
+            "under load",
+        ),
+    };
+    v.push(Verdict {
+        scenario: format!("gateway tools/list ({at})"),
+        target: "≤ 100 µs added p50".into(),
+        measured: added.map_or("–".into(), |a| format!("{a:.0} µs")),
+        met: added.map(|a| a <= 100.0),
+    });
+    let idle = d
+        .of_type("startup")
+        .into_iter()
+        .rev()
+        .find(|r| r["target"] == "gatehouse-sqlite (existing data)")
+        .and_then(|r| num(&r["idle_rss_mb"]));
+    v.push(Verdict {
+        scenario: "memory idle".into(),
+        target: "≤ 30 MB RSS".into(),
+        measured: format!("{} MB", fmt_n(idle, 1)),
+        met: idle.map(|m| m <= 30.0),
+    });
+    let conns = d
+        .load("memory", "gatehouse-sqlite")
+        .and_then(|r| num(&r["peak_rss_mb"]));
+    v.push(Verdict {
+        scenario: "memory at 1,000 connections".into(),
+        target: "≤ 150 MB RSS".into(),
+        measured: format!("{} MB (peak)", fmt_n(conns, 1)),
+        met: conns.map(|m| m <= 150.0),
+    });
+    let start = d
+        .of_type("startup")
+        .into_iter()
+        .rev()
+        .find(|r| r["target"] == "gatehouse-sqlite (existing data)")
+        .and_then(|r| num(&r["median_ms"]));
+    v.push(Verdict {
+        scenario: "start-up to ready (SQLite)".into(),
+        target: "≤ 200 ms".into(),
+        measured: format!("{} ms (median)", fmt_n(start, 1)),
+        met: start.map(|m| m <= 200.0),
+    });
+    for (id, name) in [
+        ("client_credentials", "token"),
+        ("refresh", "refresh"),
+        ("authcode", "authorize + exchange"),
+    ] {
+        let small = d.load("growth", &format!("{id} @ 1k"));
+        let big = d.loads("growth").into_iter().rev().find(|r| {
+            r["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&format!("{id} @ ")) && !t.ends_with("@ 1k"))
+        });
+        let get = |r: Option<&Value>, k: &str| r.and_then(|r| num(&r[k]));
+        // Cost: server CPU per operation (the load generator shares the cores, so throughput
+        // understates a change in cost); throughput shown beside it.
+        let cost = get(small, "cpu_s_per_1k")
+            .zip(get(big, "cpu_s_per_1k"))
+            .map(|(s, b)| b / s);
+        let slow = get(small, "rps").zip(get(big, "rps")).map(|(s, b)| s / b);
+        let label = big
+            .and_then(|r| r["target"].as_str())
+            .and_then(|t| t.split(" @ ").nth(1))
+            .unwrap_or("?");
+        v.push(Verdict {
+            scenario: format!("growth: {name}"),
+            target: "cost within 1.2× from 1k to 1M rows".into(),
+            measured: match (cost, slow) {
+                (Some(c), Some(sl)) => format!(
+                    "1k → {label}: CPU per op {c:.2}×, throughput {} → {} ops/s ({sl:.2}×)",
+                    fmt_n(get(small, "rps"), 0),
+                    fmt_n(get(big, "rps"), 0)
+                ),
+                _ => "–".into(),
+            },
+            met: cost.zip(slow).map(|(c, sl)| c <= 1.2 && sl <= 1.2),
+        });
+    }
+    v
+}
+
+/// Criterion medians (ns) by full id, from `<dir>/**/new/{benchmark,estimates}.json`.
+pub(crate) fn criterion(dir: &Path) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n == "new") {
+                    let read = |f: &str| -> Option<Value> {
+                        serde_json::from_str(&std::fs::read_to_string(p.join(f)).ok()?).ok()
+                    };
+                    if let (Some(b), Some(est)) = (read("benchmark.json"), read("estimates.json"))
+                        && let (Some(id), Some(m)) = (
+                            b["full_id"].as_str(),
+                            est["median"]["point_estimate"].as_f64(),
+                        )
+                    {
+                        out.insert(id.to_owned(), m);
+                    }
+                } else if p.file_name().is_none_or(|n| n != "report") {
+                    stack.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn table_of_loads(md: &mut String, rows: &[&Value]) {
+    md.push_str(
+        "| Target | ops/s (median) | p50 ms | p99 ms | CPU s / 1k ops | peak RSS MB | errors | rounds (ops/s) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let rounds: Vec<String> = r["rounds"]
+            .as_array()
+            .map(|a| a.iter().map(|x| fmt_n(num(&x["rps"]), 0)).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r["target"].as_str().unwrap_or("?"),
+            fmt_n(num(&r["rps"]), 0),
+            fmt_n(num(&r["p50_ms"]), 3),
+            fmt_n(num(&r["p99_ms"]), 3),
+            fmt_n(num(&r["cpu_s_per_1k"]), 3),
+            fmt_n(num(&r["peak_rss_mb"]), 1),
+            r["errors"].as_u64().unwrap_or(0),
+            rounds.join(" / "),
+        );
+    }
+    let notes: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let mut parts = Vec::new();
+            if let Some(n) = r["note"].as_str() {
+                parts.push(n.to_owned());
+            }
+            if let Some(e) = r["first_error"].as_str() {
+                parts.push(format!(
+                    "first error: `{}`",
+                    e.chars().take(200).collect::<String>()
+                ));
+            }
+            (!parts.is_empty()).then(|| {
+                format!(
+                    "- {}: {}",
+                    r["target"].as_str().unwrap_or("?"),
+                    parts.join("; ")
+                )
+            })
+        })
+        .collect();
+    if !notes.is_empty() {
+        md.push('\n');
+        md.push_str(&notes.join("\n"));
+        md.push('\n');
+    }
+}
+
+pub(crate) fn run(a: &ReportArgs) -> Result<()> {
+    let d = Data {
+        records: results::read(&a.results)?,
+    };
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(&a.machine)
+            .with_context(|| format!("reading {}", a.machine.display()))?,
+    )?;
+    // Criterion medians recorded in the results file (bench/run imports them right after
+    // the benches run), else read from criterion's directory.
+    let mut crit: BTreeMap<String, f64> = d
+        .of_type("criterion")
+        .into_iter()
+        .filter_map(|r| Some((r["id"].as_str()?.to_owned(), num(&r["median_ns"])?)))
+        .collect();
+    if crit.is_empty() {
+        crit = a.criterion.as_deref().map(criterion).unwrap_or_default();
+    }
+    std::fs::create_dir_all(&a.plots)?;
+    let rel = rel_dir(&a.out, &a.plots);
+    let s = |k: &str| m[k].as_str().unwrap_or("?").to_owned();
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Benchmarks\n\n\
+         Generated by `bench/run` ({}) on {}. Do not edit by hand: re-run the harness.\n\n\
+         Command: `{}`\n",
+        s("mode"),
+        s("date"),
+        s("command")
+    );
+    md.push_str("## Machine and versions\n\n| | |\n|---|---|\n");
+    for (k, label) in [
+        ("cpu_model", "CPU"),
+        ("nproc", "cores (nproc)"),
+        ("memory", "memory"),
+        ("kernel", "kernel"),
+        ("loadavg_start", "load average at start (1/5/15 min)"),
+        ("loadavg_end", "load average at end"),
+        ("gatehouse", "Gatehouse"),
+        ("rustc", "rustc"),
+        ("node", "Node.js"),
+        ("python", "Python"),
+        ("peers", "peers (pinned)"),
+        ("postgres", "PostgreSQL"),
+        ("load_generator", "load generator"),
+    ] {
+        if let Some(v) = m.get(k) {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            let _ = writeln!(md, "| {label} | {text} |");
+        }
+    }
+    if let Some(notes) = m["notes"].as_array().filter(|n| !n.is_empty()) {
+        md.push_str("\nNotes on this run:\n\n");
+        for n in notes {
+            let _ = writeln!(md, "- {}", n.as_str().unwrap_or(""));
+        }
+    }
+    md.push_str(
+        "\nMethod: every HTTP scenario runs through the same load driver (`bench/harness`, \
+         `gatehouse-bench load`): N simulated clients, one kept-alive HTTP/1.1 connection each, \
+         closed loop, on one thread (like `wrk -t1 -cN`), sharing the machine's cores with the \
+         server under test, loopback only, no TLS. A warm-up is followed by several rounds; the \
+         tables give the median of the rounds. CPU is the utime+stime delta of the server's \
+         process tree (`/proc/<pid>/stat`) per 1,000 successful operations; peak RSS is VmHWM \
+         of the tree, reset (`clear_refs`) after warm-up. An operation is one request, except \
+         `authcode` (authorize redirect + code exchange: two requests) and `refresh` (one \
+         rotation).\n\n",
+    );
+    md.push_str(
+        "## Targets (issue 7)\n\n| Scenario | Target | Measured | Verdict |\n|---|---|---|---|\n",
+    );
+    for v in targets(&d, &crit) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            v.scenario,
+            v.target,
+            v.measured,
+            verdict(v.met)
+        );
+    }
+    md.push('\n');
+    for (id, title) in SCENARIOS {
+        let rows = d.loads(id);
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "## {title}\n");
+        table_of_loads(&mut md, &rows);
+        let file = format!("{id}.png");
+        match plot::bars(&a.plots.join(&file), title, &rows) {
+            Ok(()) => {
+                let _ = writeln!(md, "\n![{title}]({rel}{file})\n");
+            }
+            Err(e) => {
+                eprintln!("plot {file}: {e:#}");
+                md.push('\n');
+            }
+        }
+    }
+    let starts = d.of_type("startup");
+    if !starts.is_empty() {
+        md.push_str("## Start-up to ready and idle memory\n\n| Target | median ms | min ms | max ms | runs | idle RSS MB |\n|---|---:|---:|---:|---:|---:|\n");
+        for r in &starts {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                r["target"].as_str().unwrap_or("?"),
+                fmt_n(num(&r["median_ms"]), 1),
+                fmt_n(num(&r["min_ms"]), 1),
+                fmt_n(num(&r["max_ms"]), 1),
+                r["runs_ms"].as_array().map_or(0, Vec::len),
+                fmt_n(num(&r["idle_rss_mb"]), 1),
+            );
+        }
+        md.push_str("\nTime from spawning the process to the first 200 of its discovery document (polled every millisecond); idle RSS two seconds after that, having served only the readiness probes.\n\n");
+    }
+    let rss = d.of_type("rss");
+    if !rss.is_empty() {
+        md.push_str("## Resident memory snapshots\n\n| When | Target | RSS MB | peak MB |\n|---|---|---:|---:|\n");
+        for r in &rss {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                r["scenario"].as_str().unwrap_or("?"),
+                r["target"].as_str().unwrap_or("?"),
+                fmt_n(num(&r["rss_mb"]), 1),
+                fmt_n(num(&r["peak_rss_mb"]), 1)
+            );
+        }
+        md.push('\n');
+    }
+    let seeds = d.of_type("seed");
+    if !seeds.is_empty() {
+        md.push_str("## Growth seeding\n\nOne row of each kind through the store API, then copied with one `INSERT … SELECT` per table; log rows through the store API in batches; the server is stopped meanwhile and started afresh for each measurement.\n\n| Step | clients added | grants + refresh tokens added | log rows added | seconds | database + WAL size |\n|---|---:|---:|---:|---:|---:|\n");
+        for r in &seeds {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} MB |",
+                r["label"].as_str().unwrap_or("?"),
+                group(r["clients"].as_i64().unwrap_or(0)),
+                group(r["tokens"].as_i64().unwrap_or(0)),
+                group(r["events"].as_i64().unwrap_or(0)),
+                fmt_n(num(&r["total_s"]), 1),
+                fmt_n(r["db_bytes"].as_f64().map(|b| b / 1_048_576.0), 0),
+            );
+        }
+        md.push('\n');
+    }
+    if !crit.is_empty() {
+        md.push_str("## Criterion (hot functions, brief run, no thresholds)\n\n| Benchmark | median |\n|---|---:|\n");
+        for (id, ns) in &crit {
+            let text = if *ns >= 1e6 {
+                format!("{:.2} ms", ns / 1e6)
+            } else if *ns >= 1e3 {
+                format!("{:.2} µs", ns / 1e3)
+            } else {
+                format!("{ns:.0} ns")
+            };
+            let _ = writeln!(md, "| `{id}` | {text} |");
+        }
+        md.push('\n');
+    }
+    if let Some(path) = &a.appendix {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        md.push_str(&text);
+        if !text.ends_with('\n') {
+            md.push('\n');
+        }
+    }
+    std::fs::write(&a.out, md)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// The plots directory relative to the markdown file's directory (with a trailing slash).
+fn rel_dir(md: &Path, plots: &Path) -> String {
+    let base = md.parent().unwrap_or(Path::new("."));
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (b, p) = (abs(base), abs(plots));
+    match p.strip_prefix(&b) {
+        Ok(r) if r.as_os_str().is_empty() => String::new(),
+        Ok(r) => format!("{}/", r.display()),
+        Err(_) => format!("{}/", p.display()),
+    }
+}
+
+/// `gatehouse-bench criterion`: appends criterion's medians to the results file.
+#[derive(Debug, Args)]
+pub(crate) struct CriterionArgs {
+    /// Criterion's output directory (`$CARGO_TARGET_DIR/criterion`).
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub(crate) fn import_criterion(a: &CriterionArgs) -> Result<()> {
+    for (id, ns) in criterion(&a.dir) {
+        results::append(
+            &a.out,
+            &serde_json::json!({"type": "criterion", "id": id, "median_ns": ns}),
+        )?;
+    }
+    Ok(())
+}
