@@ -4,6 +4,7 @@
 //! an MCP client to initialize, list tools and call `whoami`.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,6 +46,8 @@ struct Shared {
     http: reqwest::Client,
     seen: Mutex<Vec<Seen>>,
     rejected: Mutex<HashSet<String>>,
+    /// Seconds added to the real time when checking `exp` (see [`McpServer::advance`]).
+    offset: AtomicI64,
 }
 
 impl McpServer {
@@ -63,6 +66,7 @@ impl McpServer {
             http: reqwest::Client::new(),
             seen: Mutex::default(),
             rejected: Mutex::default(),
+            offset: AtomicI64::new(0),
         });
         let app = Router::new()
             .route("/mcp", get(get_mcp).post(post_mcp))
@@ -80,6 +84,12 @@ impl McpServer {
     /// Every authenticated message so far, oldest first.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().expect("lock").clone()
+    }
+
+    /// Moves this server's clock (for `exp` checks) `secs` seconds ahead, like the test
+    /// clock of the authorization server.
+    pub fn advance(&self, secs: i64) {
+        self.shared.offset.fetch_add(secs, Ordering::SeqCst);
     }
 
     /// From now on, answers `token` with `invalid_token`, as after a revocation.
@@ -166,7 +176,8 @@ async fn verify(s: &Shared, token: &str) -> Result<AccessTokenClaims, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("time")
-        .as_secs() as i64;
+        .as_secs() as i64
+        + s.offset.load(Ordering::SeqCst);
     if claims.iss != s.issuer {
         return Err(format!("iss {}", claims.iss));
     }
