@@ -15,6 +15,9 @@ use crate::sql::{Filter, col, hash_col, json_col, rows, to_json};
 const EVENT_COLUMNS: &str = "id, env_id, at_ms, correlation_id, event, outcome, error, \
      error_detail, client_id, resource, user_id, ip, data";
 
+/// The outcome of a failed step, as the log spells it.
+const FAILURE: &str = "failure";
+
 /// Events returned when the query sets no limit.
 const DEFAULT_LIMIT: u32 = 100;
 
@@ -139,12 +142,18 @@ impl Transactional for Columns {
     }
 }
 
-/// The `WHERE` clause of a query: every filter it sets.
+/// The `WHERE` clause of a query: every filter it sets. Failures only is written as the
+/// literal condition of the partial index `audit_events_failures`, so the planner can use
+/// that index whatever the statement's parameters.
 fn event_filter(q: &AuditQuery) -> Filter {
-    Filter::new("env_id", &q.env_id)
+    let filter = Filter::new("env_id", &q.env_id)
         .eq("correlation_id", q.correlation_id.as_deref())
-        .eq("client_id", q.client_id.as_deref())
-        .eq("outcome", q.outcome.as_deref())
+        .eq("client_id", q.client_id.as_deref());
+    let filter = match q.outcome.as_deref() {
+        Some(FAILURE) => filter.and("outcome = 'failure'"),
+        outcome => filter.eq("outcome", outcome),
+    };
+    filter
         .eq("event", q.event.as_deref())
         .eq("user_id", q.user_id.as_deref())
         .eq("resource", q.resource.as_deref())

@@ -7,18 +7,21 @@
 //! successor that a rotation committed just before.
 
 use async_trait::async_trait;
-use gatehouse_store::{ConsentRecord, GrantRecord, GrantStore, StoreResult, Timestamp};
+use gatehouse_store::{
+    AuthCodeRecord, ConsentRecord, GrantRecord, GrantStore, StoreError, StoreResult, Timestamp,
+};
 use tokio_postgres::Row;
 
 use crate::PostgresStore;
 use crate::error::DbResult;
 use crate::pool::{Conn, Transactional};
 use crate::sql::{Filter, col, rows};
+use crate::tokens::insert_code;
 
 const CONSENT_COLUMNS: &str =
     "env_id, user_id, client_id, resource_id, scope, granted_at, updated_at";
 
-const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, \
+pub(crate) const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, \
      correlation_id, created_at, revoked_at, revoked_reason";
 
 /// Revocation reason of the grants of a revoked consent.
@@ -37,19 +40,64 @@ fn consent_row(row: &Row) -> DbResult<ConsentRecord> {
 }
 
 fn grant_row(row: &Row) -> DbResult<GrantRecord> {
+    grant_row_at(row, 0)
+}
+
+/// A grant from the [`GRANT_COLUMNS`] that start at column `at` of the row.
+pub(crate) fn grant_row_at(row: &Row, at: usize) -> DbResult<GrantRecord> {
     Ok(GrantRecord {
-        id: col(row, 0)?,
-        env_id: col(row, 1)?,
-        client_id: col(row, 2)?,
-        user_id: col(row, 3)?,
-        resource_id: col(row, 4)?,
-        scope: col(row, 5)?,
-        auth_time: col(row, 6)?,
-        correlation_id: col(row, 7)?,
-        created_at: col(row, 8)?,
-        revoked_at: col(row, 9)?,
-        revoked_reason: col(row, 10)?,
+        id: col(row, at)?,
+        env_id: col(row, at + 1)?,
+        client_id: col(row, at + 2)?,
+        user_id: col(row, at + 3)?,
+        resource_id: col(row, at + 4)?,
+        scope: col(row, at + 5)?,
+        auth_time: col(row, at + 6)?,
+        correlation_id: col(row, at + 7)?,
+        created_at: col(row, at + 8)?,
+        revoked_at: col(row, at + 9)?,
+        revoked_reason: col(row, at + 10)?,
     })
+}
+
+async fn insert_grant(c: &mut Conn, g: &GrantRecord) -> DbResult<()> {
+    let sql = format!(
+        "INSERT INTO grants ({GRANT_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+    c.execute(
+        &sql,
+        &[
+            &g.id,
+            &g.env_id,
+            &g.client_id,
+            &g.user_id,
+            &g.resource_id,
+            &g.scope,
+            &g.auth_time,
+            &g.correlation_id,
+            &g.created_at,
+            &g.revoked_at,
+            &g.revoked_reason,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`GrantStore::create_grant_with_code`] as a transaction.
+struct GrantWithCode<'a> {
+    grant: &'a GrantRecord,
+    code: &'a AuthCodeRecord,
+}
+
+impl Transactional for GrantWithCode<'_> {
+    type Output = ();
+
+    async fn run(&self, tx: &mut Conn) -> DbResult<()> {
+        insert_grant(tx, self.grant).await?;
+        insert_code(tx, self.code).await
+    }
 }
 
 /// Revokes a grant (keeping an earlier revocation's time and reason) and every unrevoked
@@ -230,31 +278,22 @@ impl GrantStore for PostgresStore {
     }
 
     async fn create_grant(&self, g: &GrantRecord) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO grants ({GRANT_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        );
-        self.pool
-            .get()
-            .await?
-            .execute(
-                &sql,
-                &[
-                    &g.id,
-                    &g.env_id,
-                    &g.client_id,
-                    &g.user_id,
-                    &g.resource_id,
-                    &g.scope,
-                    &g.auth_time,
-                    &g.correlation_id,
-                    &g.created_at,
-                    &g.revoked_at,
-                    &g.revoked_reason,
-                ],
-            )
-            .await?;
+        insert_grant(&mut *self.pool.get().await?, g).await?;
         Ok(())
+    }
+
+    async fn create_grant_with_code(&self, g: &GrantRecord, c: &AuthCodeRecord) -> StoreResult<()> {
+        if c.grant_id != g.id || c.env_id != g.env_id {
+            return Err(StoreError::Other(
+                format!(
+                    "the code of grant {:?} of environment {:?} names grant {:?} of environment {:?}",
+                    g.id, g.env_id, c.grant_id, c.env_id
+                )
+                .into(),
+            ));
+        }
+        let work = GrantWithCode { grant: g, code: c };
+        self.pool.transaction(&work).await
     }
 
     async fn get_grant(&self, env_id: &str, id: &str) -> StoreResult<Option<GrantRecord>> {

@@ -27,9 +27,10 @@
 //!   effect, and they cannot deadlock with each other. A deadlock with anything else
 //!   (gc, say) or a serialization failure is retried (up to three attempts).
 //! - **Change detection** ([`gatehouse_store::EnvironmentStore::generation`]). Row-level
-//!   triggers on `environments`, `signing_keys` and `resources` bump a one-row counter in the
-//!   same transaction as the change, as in SQLite, so every node sees another's changes by
-//!   polling one integer.
+//!   triggers on `environments`, `signing_keys`, `resources`, `clients` (not its last use or
+//!   registration count) and `client_secrets` bump a one-row counter in the same transaction
+//!   as the change, as in SQLite, so every node sees another's changes by polling one
+//!   integer.
 //! - **Authentication log.** Appends take a transaction-level advisory lock, so event ids
 //!   (an identity column) increase in commit order across nodes, as `after_id` tailing
 //!   needs; a batch is one `INSERT … SELECT FROM unnest(…)`. PostgreSQL text cannot hold NUL

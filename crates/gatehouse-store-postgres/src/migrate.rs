@@ -14,6 +14,10 @@ use crate::pool::{Conn, Transactional};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_admin", include_str!("../migrations/0002_admin.sql")),
+    (
+        "0003_audit_indexes_client_generation",
+        include_str!("../migrations/0003_audit_indexes_client_generation.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

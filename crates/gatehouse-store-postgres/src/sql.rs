@@ -81,6 +81,14 @@ impl Filter {
         }
     }
 
+    /// Adds `AND condition`, a fixed SQL condition (no user input), e.g. one that matches
+    /// a partial index's `WHERE` exactly, which a placeholder would not.
+    pub(crate) fn and(mut self, condition: &'static str) -> Self {
+        self.clause.push_str(" AND ");
+        self.clause.push_str(condition);
+        self
+    }
+
     /// Adds `AND column > value` when a value is given.
     pub(crate) fn gt(self, column: &str, value: Option<i64>) -> Self {
         self.compare(column, ">", value)

@@ -1,16 +1,18 @@
 //! Authorization codes, refresh tokens (rotation with a grace window and reuse detection)
 //! and revoked access-token ids.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, RefreshTokenRecord, Rotation, SecretHash, StoreResult, Timestamp,
-    TokenStore,
+    AuthCodeRecord, Consumed, GrantRecord, RefreshTokenRecord, Rotation, SecretHash, StoreResult,
+    Timestamp, TokenStore,
 };
 use tokio_postgres::Row;
 
 use crate::PostgresStore;
 use crate::error::{DbResult, other};
-use crate::grants::revoke_family;
+use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::pool::{Conn, Transactional};
 use crate::sql::{col, hash_col, opt_hash_col};
 
@@ -19,6 +21,9 @@ const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect
 
 const REFRESH_COLUMNS: &str = "hash, env_id, grant_id, client_id, scope, created_at, expires_at, \
      rotated_at, successor_hash, revoked_at";
+
+/// How many columns [`REFRESH_COLUMNS`] names.
+const REFRESH_COLUMN_COUNT: usize = 10;
 
 /// Revocation reason of a family revoked because a rotated refresh token came back.
 const REUSE_REASON: &str = "refresh_token_reuse";
@@ -55,6 +60,49 @@ fn refresh_row(row: &Row) -> DbResult<RefreshTokenRecord> {
         successor_hash: opt_hash_col(row, 8)?,
         revoked_at: col(row, 9)?,
     })
+}
+
+/// A token and its grant: [`REFRESH_COLUMNS`] (`t.`) then [`GRANT_COLUMNS`] (`g.`).
+static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
+    let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
+    let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
+    let columns: Vec<String> = token.chain(grant).collect();
+    format!(
+        "SELECT {} FROM refresh_tokens t
+         JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
+         WHERE t.hash = $1 AND t.env_id = $2",
+        columns.join(", ")
+    )
+});
+
+/// Adds a code, on its own or in the caller's transaction.
+pub(crate) async fn insert_code(c: &mut Conn, code: &AuthCodeRecord) -> DbResult<()> {
+    let sql = format!(
+        "INSERT INTO auth_codes ({CODE_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
+    let hash = code.hash.as_str();
+    c.execute(
+        &sql,
+        &[
+            &hash,
+            &code.env_id,
+            &code.grant_id,
+            &code.client_id,
+            &code.user_id,
+            &code.redirect_uri,
+            &code.code_challenge,
+            &code.resource_id,
+            &code.scope,
+            &code.nonce,
+            &code.auth_time,
+            &code.created_at,
+            &code.expires_at,
+            &code.consumed_at,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn insert_refresh(c: &mut Conn, t: &RefreshTokenRecord) -> DbResult<()> {
@@ -216,34 +264,7 @@ impl Transactional for Rotate<'_> {
 #[async_trait]
 impl TokenStore for PostgresStore {
     async fn create_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO auth_codes ({CODE_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        );
-        let hash = c.hash.as_str();
-        self.pool
-            .get()
-            .await?
-            .execute(
-                &sql,
-                &[
-                    &hash,
-                    &c.env_id,
-                    &c.grant_id,
-                    &c.client_id,
-                    &c.user_id,
-                    &c.redirect_uri,
-                    &c.code_challenge,
-                    &c.resource_id,
-                    &c.scope,
-                    &c.nonce,
-                    &c.auth_time,
-                    &c.created_at,
-                    &c.expires_at,
-                    &c.consumed_at,
-                ],
-            )
-            .await?;
+        insert_code(&mut *self.pool.get().await?, c).await?;
         Ok(())
     }
 
@@ -295,6 +316,27 @@ impl TokenStore for PostgresStore {
             .query_opt(&sql, &[&hash, &env_id])
             .await?;
         Ok(row.as_ref().map(refresh_row).transpose()?)
+    }
+
+    async fn get_refresh_with_grant(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
+        let hash = hash.as_str();
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_opt(&REFRESH_WITH_GRANT, &[&hash, &env_id])
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some((
+            refresh_row(&row)?,
+            grant_row_at(&row, REFRESH_COLUMN_COUNT)?,
+        )))
     }
 
     async fn rotate_refresh(
@@ -365,5 +407,16 @@ impl TokenStore for PostgresStore {
             )
             .await?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_column_count_matches_the_column_list() {
+        assert_eq!(REFRESH_COLUMNS.split(", ").count(), REFRESH_COLUMN_COUNT);
+        assert_eq!(GRANT_COLUMNS.split(", ").count(), 11);
     }
 }

@@ -67,10 +67,10 @@ impl SqliteStore {
     /// Runs one write statement with `args`; returns how many rows it changed.
     async fn admin_execute<P>(&self, sql: &'static str, args: P) -> StoreResult<u64>
     where
-        P: rusqlite::Params + Send + 'static,
+        P: rusqlite::Params + Clone + Send + 'static,
     {
         self.pool
-            .write(move |tx| Ok(tx.execute(sql, args)? as u64))
+            .write(move |tx| Ok(tx.execute(sql, args.clone())? as u64))
             .await
     }
 }

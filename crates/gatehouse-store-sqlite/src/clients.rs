@@ -102,7 +102,7 @@ impl ClientStore for SqliteStore {
                 let sql =
                     format!("SELECT {COLUMNS} FROM clients WHERE env_id = ?1 AND client_id = ?2");
                 Ok(conn
-                    .query_row(&sql, [env_id, client_id], client_row)
+                    .query_row(&sql, [&env_id, &client_id], client_row)
                     .optional()?)
             })
             .await
@@ -134,7 +134,7 @@ impl ClientStore for SqliteStore {
                     "SELECT env_id, client_id, hash, created_at, expires_at FROM client_secrets
                      WHERE client_id = ?2 AND env_id = ?1 ORDER BY created_at, rowid",
                 )?;
-                let rows = stmt.query_map([env_id, client_id], secret_row)?;
+                let rows = stmt.query_map([&env_id, &client_id], secret_row)?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
@@ -309,7 +309,7 @@ impl ClientStore for SqliteStore {
                 // client_secrets rows go with it (ON DELETE CASCADE).
                 let n = tx.execute(
                     "DELETE FROM clients WHERE env_id = ?1 AND client_id = ?2",
-                    [env_id, client_id],
+                    [&env_id, &client_id],
                 )?;
                 Ok(n > 0)
             })

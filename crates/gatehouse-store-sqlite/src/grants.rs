@@ -1,17 +1,20 @@
 //! Consents and grants.
 
 use async_trait::async_trait;
-use gatehouse_store::{ConsentRecord, GrantRecord, GrantStore, StoreResult, Timestamp};
+use gatehouse_store::{
+    AuthCodeRecord, ConsentRecord, GrantRecord, GrantStore, StoreResult, Timestamp,
+};
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::SqliteStore;
-use crate::error::DbResult;
+use crate::error::{DbResult, other};
 use crate::sql::Filter;
+use crate::tokens::insert_code;
 
 const CONSENT_COLUMNS: &str =
     "env_id, user_id, client_id, resource_id, scope, granted_at, updated_at";
 
-const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, correlation_id, created_at, revoked_at, \
+pub(crate) const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, correlation_id, created_at, revoked_at, \
      revoked_reason";
 
 fn consent_row(row: &Row<'_>) -> rusqlite::Result<ConsentRecord> {
@@ -27,19 +30,60 @@ fn consent_row(row: &Row<'_>) -> rusqlite::Result<ConsentRecord> {
 }
 
 fn grant_row(row: &Row<'_>) -> rusqlite::Result<GrantRecord> {
+    grant_row_at(row, 0)
+}
+
+/// A grant from the [`GRANT_COLUMNS`] that start at column `at` of the row.
+pub(crate) fn grant_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<GrantRecord> {
     Ok(GrantRecord {
-        id: row.get(0)?,
-        env_id: row.get(1)?,
-        client_id: row.get(2)?,
-        user_id: row.get(3)?,
-        resource_id: row.get(4)?,
-        scope: row.get(5)?,
-        auth_time: row.get(6)?,
-        correlation_id: row.get(7)?,
-        created_at: row.get(8)?,
-        revoked_at: row.get(9)?,
-        revoked_reason: row.get(10)?,
+        id: row.get(at)?,
+        env_id: row.get(at + 1)?,
+        client_id: row.get(at + 2)?,
+        user_id: row.get(at + 3)?,
+        resource_id: row.get(at + 4)?,
+        scope: row.get(at + 5)?,
+        auth_time: row.get(at + 6)?,
+        correlation_id: row.get(at + 7)?,
+        created_at: row.get(at + 8)?,
+        revoked_at: row.get(at + 9)?,
+        revoked_reason: row.get(at + 10)?,
     })
+}
+
+fn insert_grant(tx: &Transaction<'_>, g: &GrantRecord) -> DbResult<()> {
+    tx.execute(
+        &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            g.id,
+            g.env_id,
+            g.client_id,
+            g.user_id,
+            g.resource_id,
+            g.scope,
+            g.auth_time,
+            g.correlation_id,
+            g.created_at,
+            g.revoked_at,
+            g.revoked_reason
+        ],
+    )?;
+    Ok(())
+}
+
+/// The grant and its code in the caller's transaction: the code must name the grant.
+fn insert_grant_with_code(
+    tx: &Transaction<'_>,
+    g: &GrantRecord,
+    c: &AuthCodeRecord,
+) -> DbResult<()> {
+    if c.grant_id != g.id || c.env_id != g.env_id {
+        return Err(other(format!(
+            "the code of grant {:?} of environment {:?} names grant {:?} of environment {:?}",
+            g.id, g.env_id, c.grant_id, c.env_id
+        )));
+    }
+    insert_grant(tx, g)?;
+    insert_code(tx, c)
 }
 
 /// Revokes a grant (keeping an earlier revocation's time and reason) and every unrevoked
@@ -175,26 +219,13 @@ impl GrantStore for SqliteStore {
 
     async fn create_grant(&self, g: &GrantRecord) -> StoreResult<()> {
         let g = g.clone();
+        self.pool.write(move |tx| insert_grant(tx, &g)).await
+    }
+
+    async fn create_grant_with_code(&self, g: &GrantRecord, c: &AuthCodeRecord) -> StoreResult<()> {
+        let (g, c) = (g.clone(), c.clone());
         self.pool
-            .write(move |tx| {
-                tx.execute(
-                    &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                    params![
-                        g.id,
-                        g.env_id,
-                        g.client_id,
-                        g.user_id,
-                        g.resource_id,
-                        g.scope,
-                        g.auth_time,
-                        g.correlation_id,
-                        g.created_at,
-                        g.revoked_at,
-                        g.revoked_reason
-                    ],
-                )?;
-                Ok(())
-            })
+            .write(move |tx| insert_grant_with_code(tx, &g, &c))
             .await
     }
 

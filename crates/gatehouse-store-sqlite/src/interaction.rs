@@ -184,7 +184,7 @@ impl InteractionStore for SqliteStore {
             .write(move |tx| {
                 let n = tx.execute(
                     "DELETE FROM sessions WHERE env_id = ?1 AND user_id = ?2",
-                    [env_id, user_id],
+                    [&env_id, &user_id],
                 )?;
                 Ok(n as u64)
             })

@@ -10,13 +10,17 @@
 //!   [`gatehouse_store::StoreError::Unavailable`]. Switching a new file to WAL is retried
 //!   for those 5 s too, because SQLite does not wait for that lock by itself when several
 //!   processes open a new database at once.
-//! - **Connections** (`pool.rs`). rusqlite is blocking, so work runs on
-//!   `tokio::task::spawn_blocking`. There is one writer connection behind a
-//!   `tokio::sync::Mutex` (its owned guard moves into the blocking task, so no lock is held
-//!   across an `.await` on an async thread) and up to four `query_only` reader connections
-//!   handed out through a semaphore.
+//! - **Connections** (`pool.rs`, `queue.rs`). rusqlite is blocking, so work runs on
+//!   long-lived threads of the store: one writer thread that owns the writer connection,
+//!   and three reader threads, each with a `query_only` connection, sharing one queue. A
+//!   store method queues a closure and awaits a oneshot reply (no lock is held across an
+//!   `.await`); a thread drains its queue before it sleeps, so under load a call wakes no
+//!   thread. Dropping the store ends the threads and closes the file. Pages: a 32 MB cache
+//!   for the writer, 16 MB per reader, the file memory-mapped (256 MB), temporary tables in
+//!   memory.
 //! - **Transactions.** Every write runs in one `BEGIN IMMEDIATE` transaction, which takes the
-//!   database write lock up front. That makes each trait method that the contract calls
+//!   database write lock up front (writes queued together share one transaction, each in
+//!   its own savepoint, with the same outcome for each caller as alone: see `pool.rs`). That makes each trait method that the contract calls
 //!   atomic (`create_client` with its secrets, `consume_code`, `take_pending`,
 //!   `rotate_refresh`, `revoke_grant`, `revoke_consent`) a critical section both between
 //!   tasks of this process and against other processes; the single-use ones are moreover
@@ -26,9 +30,10 @@
 //!   transaction each, so it never holds the write lock long enough for another process to
 //!   give up waiting.
 //! - **Change detection** ([`gatehouse_store::EnvironmentStore::generation`]). Triggers on the
-//!   `environments`, `signing_keys` and `resources` tables bump a one-row counter in the
-//!   same transaction as the change, so a server caching those sees changes made by the CLI
-//!   in another process by polling one integer.
+//!   `environments`, `signing_keys`, `resources`, `clients` (not its last use or
+//!   registration count) and `client_secrets` tables bump a one-row counter in the same
+//!   transaction as the change, so a server caching those sees changes made by the CLI in
+//!   another process by polling one integer.
 //! - **Schema** (`migrate.rs`). Embedded SQL migrations (`migrations/NNNN_*.sql`) applied in
 //!   order in one IMMEDIATE transaction, tracked in `PRAGMA user_version`; reopening is a
 //!   no-op and a database newer than the build is refused.
@@ -61,6 +66,7 @@ mod keys;
 mod maintenance;
 mod migrate;
 mod pool;
+mod queue;
 mod resources;
 mod sql;
 mod tokens;

@@ -50,7 +50,7 @@ impl Store for SqliteStore {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [key, value],
+                    [&key, &value],
                 )?;
                 Ok(())
             })

@@ -12,6 +12,10 @@ use crate::error::{DbResult, other};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_admin", include_str!("../migrations/0002_admin.sql")),
+    (
+        "0003_audit_indexes_client_generation",
+        include_str!("../migrations/0003_audit_indexes_client_generation.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -104,7 +104,7 @@ impl ResourceStore for SqliteStore {
             .write(move |tx| {
                 let n = tx.execute(
                     "DELETE FROM resources WHERE env_id = ?1 AND id = ?2",
-                    [env_id, id],
+                    [&env_id, &id],
                 )?;
                 Ok(n > 0)
             })

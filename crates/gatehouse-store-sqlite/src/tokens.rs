@@ -1,16 +1,18 @@
 //! Authorization codes, refresh tokens (rotation with a grace window and reuse detection)
 //! and revoked access-token ids.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, RefreshTokenRecord, Rotation, SecretHash, StoreResult, Timestamp,
-    TokenStore,
+    AuthCodeRecord, Consumed, GrantRecord, RefreshTokenRecord, Rotation, SecretHash, StoreResult,
+    Timestamp, TokenStore,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
-use crate::grants::revoke_family;
+use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::sql::{hash_col, opt_hash_col};
 
 const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, code_challenge, \
@@ -18,6 +20,9 @@ const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect
 
 const REFRESH_COLUMNS: &str = "hash, env_id, grant_id, client_id, scope, created_at, expires_at, \
      rotated_at, successor_hash, revoked_at";
+
+/// How many columns [`REFRESH_COLUMNS`] names.
+const REFRESH_COLUMN_COUNT: usize = 10;
 
 /// Revocation reason of a family revoked because a rotated refresh token came back.
 const REUSE_REASON: &str = "refresh_token_reuse";
@@ -54,6 +59,46 @@ fn refresh_row(row: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
         successor_hash: opt_hash_col(row, 8)?,
         revoked_at: row.get(9)?,
     })
+}
+
+/// A token and its grant: [`REFRESH_COLUMNS`] (`t.`) then [`GRANT_COLUMNS`] (`g.`).
+static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
+    let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
+    let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
+    let columns: Vec<String> = token.chain(grant).collect();
+    format!(
+        "SELECT {} FROM refresh_tokens t
+         JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
+         WHERE t.hash = ?1 AND t.env_id = ?2",
+        columns.join(", ")
+    )
+});
+
+/// Adds a code in the caller's transaction.
+pub(crate) fn insert_code(tx: &Transaction<'_>, c: &AuthCodeRecord) -> DbResult<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO auth_codes ({CODE_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ),
+        params![
+            c.hash.as_str(),
+            c.env_id,
+            c.grant_id,
+            c.client_id,
+            c.user_id,
+            c.redirect_uri,
+            c.code_challenge,
+            c.resource_id,
+            c.scope,
+            c.nonce,
+            c.auth_time,
+            c.created_at,
+            c.expires_at,
+            c.consumed_at
+        ],
+    )?;
+    Ok(())
 }
 
 /// Marks the code consumed if nobody has (one conditional `UPDATE … RETURNING`), else
@@ -202,33 +247,7 @@ fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, grant_id: &str) -> DbResult
 impl TokenStore for SqliteStore {
     async fn create_code(&self, c: &AuthCodeRecord) -> StoreResult<()> {
         let c = c.clone();
-        self.pool
-            .write(move |tx| {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO auth_codes ({CODE_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                    ),
-                    params![
-                        c.hash.as_str(),
-                        c.env_id,
-                        c.grant_id,
-                        c.client_id,
-                        c.user_id,
-                        c.redirect_uri,
-                        c.code_challenge,
-                        c.resource_id,
-                        c.scope,
-                        c.nonce,
-                        c.auth_time,
-                        c.created_at,
-                        c.expires_at,
-                        c.consumed_at
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
+        self.pool.write(move |tx| insert_code(tx, &c)).await
     }
 
     async fn consume_code(
@@ -262,6 +281,25 @@ impl TokenStore for SqliteStore {
                 Ok(conn
                     .query_row(&sql, [hash.as_str(), &env_id], refresh_row)
                     .optional()?)
+            })
+            .await
+    }
+
+    async fn get_refresh_with_grant(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        self.pool
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&REFRESH_WITH_GRANT)?;
+                let found = stmt
+                    .query_row([hash.as_str(), &env_id], |r| {
+                        Ok((refresh_row(r)?, grant_row_at(r, REFRESH_COLUMN_COUNT)?))
+                    })
+                    .optional()?;
+                Ok(found)
             })
             .await
     }
@@ -336,5 +374,16 @@ impl TokenStore for SqliteStore {
                 Ok(n == 1)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_column_count_matches_the_column_list() {
+        assert_eq!(REFRESH_COLUMNS.split(", ").count(), REFRESH_COLUMN_COUNT);
+        assert_eq!(GRANT_COLUMNS.split(", ").count(), 11);
     }
 }

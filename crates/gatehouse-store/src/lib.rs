@@ -93,8 +93,13 @@ pub trait EnvironmentStore: Send + Sync {
     async fn list_environments(&self) -> StoreResult<Vec<EnvironmentRecord>>;
     /// Replaces issuer, profile and settings. Returns whether it existed.
     async fn update_environment(&self, env: &EnvironmentRecord) -> StoreResult<bool>;
-    /// A number that increases whenever any process changes an environment, a signing key or
-    /// a resource, so servers can cache those and notice changes made by the CLI.
+    /// A number that increases whenever any process changes an environment, a signing key, a
+    /// resource, a client or a client secret, so servers can cache those and notice changes
+    /// made by the CLI. For clients, what authentication reads counts: creating or deleting
+    /// one (eviction included), and changing its kind, metadata or disabled flag; recording a
+    /// use ([`ClientStore::touch_client`]) does not, nor does a registration that only adds
+    /// to the count ([`ClientStore::record_registration`] with the same metadata). Any change
+    /// to a client's secrets counts.
     async fn generation(&self) -> StoreResult<i64>;
 }
 
@@ -293,6 +298,12 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Adds a grant.
     async fn create_grant(&self, g: &GrantRecord) -> StoreResult<()>;
+    /// Adds a grant and its authorization code, atomically: both are stored or neither
+    /// (one transaction instead of [`GrantStore::create_grant`] then
+    /// [`TokenStore::create_code`]). The code must belong to the grant (the same `env_id`,
+    /// `grant_id` equal to the grant's `id`), else [`StoreError::Other`]; `Conflict` if the
+    /// grant id or the code hash exists. In every failure, nothing is stored.
+    async fn create_grant_with_code(&self, g: &GrantRecord, c: &AuthCodeRecord) -> StoreResult<()>;
     /// One grant.
     async fn get_grant(&self, env_id: &str, id: &str) -> StoreResult<Option<GrantRecord>>;
     /// Revokes a grant and all its refresh tokens, atomically. Revoking a revoked grant keeps
@@ -329,6 +340,14 @@ pub trait TokenStore: Send + Sync {
         env_id: &str,
         hash: &SecretHash,
     ) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// A refresh token by hash, whatever its state, together with its grant, read in one
+    /// query (one consistent snapshot of both). `None` if the environment has no such token,
+    /// or its grant is missing.
+    async fn get_refresh_with_grant(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>;
     /// Rotates `presented` to `successor` (same grant), atomically, as [`Rotation`] describes.
     /// A token counts as revoked if it or its grant is revoked. Expiry of the presented
     /// token is not checked here (the caller reads it with [`TokenStore::get_refresh`]). `sealed_successor` is kept

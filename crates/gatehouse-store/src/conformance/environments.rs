@@ -134,3 +134,73 @@ pub async fn generation_increases_after_resource_changes(store: Arc<dyn Store>) 
     let g3 = store.generation().await.unwrap();
     assert!(g3 > g2, "delete_resource: {g2} -> {g3}");
 }
+
+/// Every client change that authentication reads increases the generation: creating a
+/// client, adding, expiring or removing a secret, disabling, new metadata, deleting (and
+/// evicting). Recording a use, and an identical re-registration (only the count changes),
+/// leave it alone, so a server may cache clients and their secret hashes.
+pub async fn generation_increases_after_client_changes_but_not_after_a_use(store: Arc<dyn Store>) {
+    environments(store.as_ref()).await;
+    let s = store.as_ref();
+    let mut last = s.generation().await.unwrap();
+    let mut moved = async |what: &str| {
+        let now = s.generation().await.unwrap();
+        assert!(now > last, "{what}: {last} -> {now}");
+        last = now;
+    };
+    let c = client(ENV_A, "c1", T0);
+    s.create_client(&c, &[client_secret(ENV_A, "c1", "s1", None)])
+        .await
+        .unwrap();
+    moved("create_client").await;
+    assert!(
+        s.add_client_secret(&client_secret(ENV_A, "c1", "s2", None))
+            .await
+            .unwrap()
+    );
+    moved("add_client_secret").await;
+    assert_eq!(
+        s.expire_client_secrets(ENV_A, "c1", &hash("s2"), T0 + 60)
+            .await
+            .unwrap(),
+        1
+    );
+    moved("expire_client_secrets").await;
+    assert!(s.set_client_disabled(ENV_A, "c1", true).await.unwrap());
+    moved("set_client_disabled").await;
+    let mut renamed = c.clone();
+    renamed.metadata.client_name = Some("renamed".into());
+    s.save_client_metadata(&renamed).await.unwrap();
+    moved("save_client_metadata with new metadata").await;
+    let dcr = client(ENV_A, "dcr_1", T0);
+    s.record_registration(&dcr).await.unwrap();
+    moved("record_registration of a new client").await;
+
+    let unchanged = s.generation().await.unwrap();
+    assert!(s.touch_client(ENV_A, "c1", T0 + 5).await.unwrap());
+    assert!(s.touch_client(ENV_A, "dcr_1", T0 + 5).await.unwrap());
+    assert_eq!(s.record_registration(&dcr).await.unwrap().registrations, 2);
+    assert_eq!(
+        s.generation().await.unwrap(),
+        unchanged,
+        "touch_client and an identical re-registration leave the generation alone"
+    );
+
+    assert!(s.delete_client(ENV_A, "c1").await.unwrap());
+    let deleted = s.generation().await.unwrap();
+    assert!(
+        deleted > unchanged,
+        "delete_client: {unchanged} -> {deleted}"
+    );
+    // dcr_1 was used; two never-used ones, of which eviction keeps the newest.
+    for (id, at) in [("dcr_2", T0 + 1), ("dcr_3", T0 + 2)] {
+        s.record_registration(&client(ENV_A, id, at)).await.unwrap();
+    }
+    let registered = s.generation().await.unwrap();
+    assert_eq!(s.evict_unused_dynamic_clients(ENV_A, 1).await.unwrap(), 1);
+    let evicted = s.generation().await.unwrap();
+    assert!(
+        evicted > registered,
+        "evict_unused_dynamic_clients: {registered} -> {evicted}"
+    );
+}

@@ -359,3 +359,85 @@ pub async fn revoke_grant_unknown_or_in_another_environment_returns_false(store:
         None
     );
 }
+
+/// A grant created with its code is stored with it: both found, the code redeemable.
+pub async fn create_grant_with_code_stores_both(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let g = grant(ENV_A, "g1");
+    let c = code(&g, "code", T0 + 60);
+    store.create_grant_with_code(&g, &c).await.unwrap();
+    assert_eq!(store.get_grant(ENV_A, "g1").await.unwrap(), Some(g));
+    assert_eq!(store.get_grant(ENV_B, "g1").await.unwrap(), None);
+    let consumed = store
+        .consume_code(ENV_A, &hash("code"), T0 + 1)
+        .await
+        .unwrap();
+    let expected = AuthCodeRecord {
+        consumed_at: Some(T0 + 1),
+        ..c
+    };
+    assert_eq!(consumed, Consumed::First(expected));
+}
+
+/// A taken grant id or a taken code hash is a `Conflict`, and then neither record is
+/// stored.
+pub async fn create_grant_with_code_stores_neither_when_a_key_is_taken(store: Arc<dyn Store>) {
+    let g1 = seed_grant(store.as_ref(), "g1").await;
+    store
+        .create_code(&code(&g1, "taken", T0 + 60))
+        .await
+        .unwrap();
+
+    let g1_again = GrantRecord {
+        scope: "read write".into(),
+        ..grant(ENV_A, "g1")
+    };
+    assert_conflict(
+        store
+            .create_grant_with_code(&g1_again, &code(&g1_again, "fresh", T0 + 60))
+            .await,
+        "taken grant id",
+    );
+    assert_eq!(
+        store.consume_code(ENV_A, &hash("fresh"), T0).await.unwrap(),
+        Consumed::Missing,
+        "the code of a refused grant is not stored"
+    );
+    assert_eq!(store.get_grant(ENV_A, "g1").await.unwrap(), Some(g1));
+
+    let g2 = grant(ENV_A, "g2");
+    assert_conflict(
+        store
+            .create_grant_with_code(&g2, &code(&g2, "taken", T0 + 60))
+            .await,
+        "taken code hash",
+    );
+    assert_eq!(
+        store.get_grant(ENV_A, "g2").await.unwrap(),
+        None,
+        "the grant of a refused code is not stored"
+    );
+}
+
+/// A code that names another grant (or environment) is refused, and nothing is stored.
+pub async fn create_grant_with_code_of_another_grant_fails_and_stores_nothing(
+    store: Arc<dyn Store>,
+) {
+    seed(store.as_ref()).await;
+    let g = grant(ENV_A, "g1");
+    let other_grant = code(&grant(ENV_A, "g2"), "c1", T0 + 60);
+    let other_env = code(&grant(ENV_B, "g1"), "c2", T0 + 60);
+    for (c, what) in [
+        (other_grant, "another grant"),
+        (other_env, "another environment"),
+    ] {
+        let result = store.create_grant_with_code(&g, &c).await;
+        assert!(result.is_err(), "a code of {what}: {result:?}");
+        assert_eq!(store.get_grant(ENV_A, "g1").await.unwrap(), None, "{what}");
+        assert_eq!(
+            store.consume_code(&c.env_id, &c.hash, T0).await.unwrap(),
+            Consumed::Missing,
+            "{what}"
+        );
+    }
+}

@@ -65,6 +65,51 @@ pub async fn create_refresh_then_get_scoped_by_environment(store: Arc<dyn Store>
     assert_eq!(get(store.as_ref(), "unknown").await, None);
 }
 
+/// A token is read with its grant, as they are (revocations included), in its environment
+/// only.
+pub async fn get_refresh_with_grant_returns_both_scoped_by_environment(store: Arc<dyn Store>) {
+    let g = seed_grant(store.as_ref(), "g1").await;
+    let r = refresh(&g, "r1", T0);
+    store.create_refresh(&r).await.unwrap();
+    assert_eq!(
+        store
+            .get_refresh_with_grant(ENV_A, &hash("r1"))
+            .await
+            .unwrap(),
+        Some((r.clone(), g.clone()))
+    );
+    assert_eq!(
+        store
+            .get_refresh_with_grant(ENV_B, &hash("r1"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_refresh_with_grant(ENV_A, &hash("unknown"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .revoke_grant(ENV_A, "g1", "test", T0 + 5)
+            .await
+            .unwrap()
+    );
+    let (token, grant) = store
+        .get_refresh_with_grant(ENV_A, &hash("r1"))
+        .await
+        .unwrap()
+        .expect("still found once revoked");
+    assert_eq!(token.revoked_at, Some(T0 + 5));
+    assert_eq!(
+        (grant.revoked_at, grant.revoked_reason.as_deref()),
+        (Some(T0 + 5), Some("test"))
+    );
+}
+
 /// Rotating a live token marks it rotated (time and successor hash) and stores the
 /// successor as given.
 pub async fn rotate_refresh_rotates_live_token_and_stores_successor(store: Arc<dyn Store>) {
