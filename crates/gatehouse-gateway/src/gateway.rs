@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gatehouse_guard::mcp::{RpcMessage, ToolPolicy, parse_body, tools_list_ids};
-use gatehouse_guard::{Guard, Rejection, VerifiedToken};
+use gatehouse_guard::{Guard, Rejection, VerifiedToken, close_connection, drain_body as drain};
 use http::{Method, Request, Response, Version};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use crate::body::{BoxError, GatewayBody};
 use crate::config::{ConfigError, GatewayConfig, GatewayOptions, Upstream};
@@ -32,7 +32,7 @@ use crate::events::EventSink;
 use crate::filter::{MayCall, ToolsListFilter};
 use crate::front::Front;
 use crate::headers::{ClientAddr, upstream_request_headers};
-use crate::http_upstream::{HttpUpstream, UpstreamBody};
+use crate::http_upstream::{HttpUpstream, LocalUpstream, UpstreamBody};
 use crate::report::Trail;
 use crate::stdio::{StdioRequest, StdioUpstream};
 
@@ -104,7 +104,7 @@ impl Gateway {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                front: Front::new(&guard, if endpoint.is_empty() { "/" } else { &endpoint }),
+                front: Front::new(&guard),
                 policy: Arc::new(guard.config().policy().clone()),
                 guard,
                 endpoint,
@@ -147,16 +147,18 @@ impl Gateway {
     {
         let inner = &*self.inner;
         let (parts, body) = req.into_parts();
+        let version = parts.version;
         // 1. Route.
         if let Some(resp) = inner
             .front
             .public(&parts.method, &parts.uri, &parts.headers)
             .await
         {
-            return resp;
+            return after_unread(resp, body, version).await;
         }
         let Some(rest) = self.rest_of(parts.uri.path()) else {
-            return GatewayError::NoRoute(parts.uri.path().to_owned()).respond();
+            let resp = GatewayError::NoRoute(parts.uri.path().to_owned()).respond();
+            return after_unread(resp, body, version).await;
         };
         let rest = rest.to_owned();
         let client = ClientAddr::of(
@@ -166,11 +168,17 @@ impl Gateway {
             inner.options.behind_proxy,
         );
         let mut trail = Trail::new(inner, &client);
+        // Whether the request body was left unread (or half read): see `drain_body`.
+        let mut unread = false;
         // 2. Origin.
-        let (result, cors) = match inner.front.origin(&parts.headers).await {
-            Err(r) => (Err(Failure::Refused(r)), None),
+        let (result, cors) = match inner.front.origin(&parts.headers) {
+            Err(r) => {
+                unread = !drain(body).await;
+                (Err(Failure::Refused(r)), None)
+            }
             Ok(cors) => (
-                self.admitted(parts, body, &rest, &client, &mut trail).await,
+                self.admitted(parts, body, &rest, &client, &mut trail, &mut unread)
+                    .await,
                 cors,
             ),
         };
@@ -194,7 +202,10 @@ impl Gateway {
             }
         };
         if let Some(cors) = cors {
-            cors.apply(resp.headers_mut());
+            cors.apply(&inner.guard, resp.headers_mut());
+        }
+        if unread {
+            close_connection(version, resp.headers_mut());
         }
         // 8. Report.
         trail.finish(resp.status(), failure.as_ref());
@@ -215,6 +226,7 @@ impl Gateway {
         rest: &str,
         client: &ClientAddr,
         trail: &mut Trail<'_>,
+        unread: &mut bool,
     ) -> Result<Response<GatewayBody>, Failure>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -222,11 +234,13 @@ impl Gateway {
     {
         let inner = &*self.inner;
         // 3. Token.
-        let token = inner
-            .guard
-            .authenticate(&parts.headers)
-            .await
-            .map_err(Failure::Refused)?;
+        let token = match inner.guard.authenticate(&parts.headers).await {
+            Ok(token) => token,
+            Err(r) => {
+                *unread = !drain(body).await;
+                return Err(Failure::Refused(r));
+            }
+        };
         trail.token(&token);
         // 4. Scopes. `body` is the client's stream (`Ok`) or the bytes read (`Err`).
         let read = parts.method == Method::POST
@@ -234,7 +248,14 @@ impl Gateway {
                 || inner.sink.enabled()
                 || matches!(inner.backend, Backend::Stdio(_)));
         let (body, messages) = if read {
-            let bytes = read_body(&parts.headers, body, inner.options.max_body_bytes).await?;
+            let bytes =
+                gatehouse_guard::read_body(&parts.headers, body, inner.options.max_body_bytes)
+                    .await
+                    .map_err(|r| {
+                        // Too large or broken off: the rest was not read.
+                        *unread = true;
+                        Failure::Refused(r)
+                    })?;
             let messages = parse_body(&bytes)
                 .map_err(|e| Failure::Refused(Rejection::MalformedBody(e.to_string())))?;
             (Err(bytes), messages)
@@ -267,6 +288,8 @@ impl Gateway {
                 upstream_request_headers(&mut parts.headers, &token, client)
                     .map_err(Failure::Failed)?;
                 parts.version = Version::HTTP_11;
+                // The inbound connection's own upstream connections, if `serve` set them up.
+                let local = parts.extensions.remove::<LocalUpstream>();
                 let body: UpstreamBody = match body {
                     Err(read) => http_body_util::Full::new(read)
                         .map_err(|never| match never {})
@@ -274,7 +297,7 @@ impl Gateway {
                     Ok(stream) => stream.map_err(Into::into).boxed_unsync(),
                 };
                 let resp = http
-                    .send(Request::from_parts(parts, body), rest)
+                    .send(Request::from_parts(parts, body), rest, local.as_ref())
                     .await
                     .map_err(Failure::Failed)?;
                 self.pass_back(resp, &messages, &token)
@@ -290,7 +313,7 @@ impl Gateway {
         &self,
         resp: Response<R>,
         messages: &[RpcMessage],
-        token: &VerifiedToken,
+        token: &Arc<VerifiedToken>,
     ) -> Result<Response<GatewayBody>, GatewayError>
     where
         R: Body<Data = Bytes> + Send + 'static,
@@ -306,33 +329,25 @@ impl Gateway {
         }
         let filter = ToolsListFilter {
             ids,
-            may_call: MayCall::new(self.inner.policy.clone(), token.scopes.clone()),
+            may_call: MayCall::new(self.inner.policy.clone(), token.clone()),
             max_json_bytes: self.inner.options.max_tools_list_bytes,
         };
         filter.apply(resp, &self.inner.label).await
     }
 }
 
-/// The whole body, refusing more than `limit` bytes (by `Content-Length` before reading).
-async fn read_body<B>(headers: &http::HeaderMap, body: B, limit: usize) -> Result<Bytes, Failure>
+/// Answers with `resp` after draining a body nothing read (see [`gatehouse_guard::drain_body`]).
+async fn after_unread<B>(
+    mut resp: Response<GatewayBody>,
+    body: B,
+    version: Version,
+) -> Response<GatewayBody>
 where
-    B: Body<Data = Bytes>,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(Failure::Refused(Rejection::BodyTooLarge(limit)));
+    if !drain(body).await {
+        close_connection(version, resp.headers_mut());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Failure::Refused(Rejection::BodyTooLarge(limit)))
-        }
-        Err(e) => Err(Failure::Refused(Rejection::MalformedBody(format!(
-            "reading the body failed: {e}"
-        )))),
-    }
+    resp
 }

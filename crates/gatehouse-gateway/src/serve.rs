@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::gateway::{Connection, Gateway};
+use crate::http_upstream::{Driven, LocalUpstream};
 
 /// Longest TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,14 +77,24 @@ async fn connection(
     tls: Option<TlsAcceptor>,
     conn: Connection,
 ) {
-    let service = service_fn(move |req: hyper::Request<Incoming>| {
-        let gateway = gateway.clone();
-        async move { Ok::<_, Infallible>(gateway.handle(req, conn).await) }
+    // HTTP/1 requests go upstream over connections of this connection's own, driven by
+    // this task (see `http_upstream`); HTTP/2 requests run on tasks of their own and use the
+    // shared pool.
+    let local = LocalUpstream::default();
+    let service = service_fn({
+        let local = local.clone();
+        move |mut req: hyper::Request<Incoming>| {
+            if req.version() < http::Version::HTTP_2 {
+                req.extensions_mut().insert(local.clone());
+            }
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(req, conn).await) }
+        }
     });
     match tls {
         None => {
             let c = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-            let _ = watcher.watch(c.into_owned()).await;
+            let _ = Driven::new(watcher.watch(c.into_owned()), local).await;
         }
         Some(acceptor) => {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -94,7 +105,7 @@ async fn connection(
                 Err(_) => return tracing::debug!(peer = %conn.peer, "TLS handshake timed out"),
             };
             let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(c.into_owned()).await;
+            let _ = Driven::new(watcher.watch(c.into_owned()), local).await;
         }
     }
 }

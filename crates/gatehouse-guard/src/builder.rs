@@ -29,6 +29,16 @@ impl GuardConfigBuilder {
         self
     }
 
+    /// Where the (first) issuer's key set comes from, instead of fetching its `jwks_uri`
+    /// over HTTP: for an authorization server in the same process (Gatehouse's own
+    /// `[[gateway]]` routes), which then need not reach its own public URL. Cached and
+    /// refetched on the same schedule as a fetched key set. Default: HTTP. Exclusive with
+    /// [`GuardConfigBuilder::jwks_uri`].
+    pub fn jwks_source(mut self, source: Arc<dyn crate::verify::JwksSource>) -> Self {
+        self.cfg.jwks_source = Some(source);
+        self
+    }
+
     /// The PRM `scopes_supported`: the minimal scopes for basic use, which clients request
     /// when a challenge names none (RS-05). Must not contain `offline_access`. Default: none
     /// (omitted from the PRM; set it, or some clients ask for `openid email profile`).
@@ -225,6 +235,9 @@ fn check_endpoints(cfg: &GuardConfig, insecure: bool, p: &mut Vec<String>) {
     }
     if let Some(u) = &cfg.jwks_uri {
         check_url("jwks_uri", u, insecure, false, p);
+        if cfg.jwks_source.is_some() {
+            p.push("jwks_uri and jwks_source name two places for the same keys: set one".into());
+        }
     }
     if let Some(i) = &cfg.introspection {
         if let Some(u) = &i.endpoint {

@@ -11,7 +11,7 @@ use gatehouse_oauth::secret::Secret;
 use crate::clock::{Clock, SystemClock};
 use crate::discovery::Discovery;
 use crate::mcp::ToolPolicy;
-use crate::verify::{ClaimRules, Fetcher};
+use crate::verify::{ClaimRules, Fetcher, JwksSource};
 
 /// A validated configuration. See [`GuardConfigBuilder`] for every option and its default.
 #[derive(Clone)]
@@ -19,6 +19,7 @@ pub struct GuardConfig {
     pub(crate) resource: String,
     pub(crate) issuers: Vec<String>,
     pub(crate) jwks_uri: Option<String>,
+    pub(crate) jwks_source: Option<Arc<dyn JwksSource>>,
     pub(crate) scopes_supported: Vec<String>,
     pub(crate) policy: ToolPolicy,
     pub(crate) algorithms: Vec<Algorithm>,
@@ -45,6 +46,10 @@ impl fmt::Debug for GuardConfig {
             .field("resource", &self.resource)
             .field("issuers", &self.issuers)
             .field("jwks_uri", &self.jwks_uri)
+            .field(
+                "jwks_source",
+                &self.jwks_source.as_ref().map(|_| "in-process"),
+            )
             .field("scopes_supported", &self.scopes_supported)
             .field("policy", &self.policy)
             .field("algorithms", &self.algorithms)
@@ -126,6 +131,7 @@ impl GuardConfig {
                 resource: resource.into(),
                 issuers: vec![issuer.into()],
                 jwks_uri: None,
+                jwks_source: None,
                 scopes_supported: Vec::new(),
                 policy: ToolPolicy::new(),
                 algorithms: vec![Algorithm::ES256, Algorithm::RS256],
@@ -164,6 +170,12 @@ impl GuardConfig {
     /// The scope rules.
     pub fn policy(&self) -> &ToolPolicy {
         &self.policy
+    }
+
+    /// The largest JSON-RPC request body read to judge tool scopes
+    /// ([`GuardConfigBuilder::max_body_bytes`]); see [`crate::read_body`].
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
     }
 
     pub(crate) fn claim_rules(&self) -> ClaimRules {

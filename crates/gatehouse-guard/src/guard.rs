@@ -106,13 +106,52 @@ impl Guard {
     }
 
     /// Reads and verifies the bearer token of a request (for frameworks without tower).
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<VerifiedToken, Rejection> {
+    /// The token is shared with the verifier's cache: a repeated token costs no copy.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Rejection> {
         let token = crate::bearer::bearer_token(headers)?;
         self.inner
             .verifier
             .verify(token)
             .await
             .map_err(Rejection::from)
+    }
+
+    /// The browser `Origin` check every request gets before anything else (MCP transports:
+    /// servers must validate `Origin`, against DNS rebinding). `Ok(None)`: no `Origin`, not
+    /// a browser. `Ok(Some(origin))`: an allowed origin; its responses get
+    /// [`Guard::cors_headers`]. `Err`: [`Rejection::OriginNotAllowed`] (403).
+    pub fn check_origin<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<Option<&'h HeaderValue>, Rejection> {
+        match headers.get(header::ORIGIN) {
+            None => Ok(None),
+            Some(o) if self.inner.origins.allows(o) => Ok(Some(o)),
+            Some(o) => Err(Rejection::OriginNotAllowed(
+                String::from_utf8_lossy(o.as_bytes()).into_owned(),
+            )),
+        }
+    }
+
+    /// Adds the CORS headers of a response to an allowed `origin` (from
+    /// [`Guard::check_origin`]), refusals included so a browser client can read
+    /// `WWW-Authenticate`: `Access-Control-Allow-Origin` and `-Expose-Headers` (replacing any
+    /// the MCP server set) and `Vary: Origin`.
+    pub fn cors_headers(&self, origin: &HeaderValue, response: &mut HeaderMap) {
+        cors::allow(response, origin);
+    }
+
+    /// The answer to a CORS preflight (`OPTIONS`) that passed [`Guard::check_origin`],
+    /// without a token (RS-27): 204 with the allowed methods, the MCP request headers (and
+    /// any `Mcp-Param-*` the browser asks for) and a max age, plus [`Guard::cors_headers`].
+    pub fn preflight(&self, request: &HeaderMap) -> Response<Bytes> {
+        let mut resp = Response::new(Bytes::new());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        cors::preflight(resp.headers_mut(), request);
+        if let Some(origin) = request.get(header::ORIGIN) {
+            cors::allow(resp.headers_mut(), origin);
+        }
+        resp
     }
 
     /// Checks that `token` has every scope the request made of `messages` needs (pass an
@@ -148,12 +187,9 @@ impl Guard {
     }
 
     /// The metadata documents, served without authentication and with CORS `*`: the PRM at
-    /// its path and root forms, and (if configured) the AS metadata mirror.
-    pub(crate) async fn public_document(
-        &self,
-        method: &Method,
-        uri: &Uri,
-    ) -> Option<Response<Bytes>> {
+    /// its path and root forms, and (if configured) the AS metadata mirror. `None` for any
+    /// other path. Answer these before [`Guard::check_origin`]: they are public.
+    pub async fn public_document(&self, method: &Method, uri: &Uri) -> Option<Response<Bytes>> {
         let document = if self.inner.resource.serves(uri.path(), uri.query()) {
             Ok(self.inner.resource.document.clone())
         } else if uri.path() == WELL_KNOWN_AS {

@@ -17,18 +17,18 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, ORIGIN};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::{Layer, Service};
 
 use crate::body::GuardBody;
 use crate::challenge::Rejection;
-use crate::cors;
 use crate::guard::Guard;
 use crate::mcp;
 
@@ -102,24 +102,32 @@ where
     if let Some(resp) = guard.public_document(req.method(), req.uri()).await {
         return Ok(resp.map(GuardBody::full));
     }
-    let origin = req.headers().get(ORIGIN).cloned();
-    if let Some(o) = origin.as_ref().filter(|o| !guard.inner.origins.allows(o)) {
-        let shown = String::from_utf8_lossy(o.as_bytes()).into_owned();
-        return Ok(refuse(&guard, &Rejection::OriginNotAllowed(shown)));
+    let version = req.version();
+    let origin = match guard.check_origin(req.headers()) {
+        Ok(origin) => origin.cloned(),
+        Err(r) => {
+            let mut resp = refuse(&guard, &r);
+            if !drain_body(req.into_body()).await {
+                close_connection(version, resp.headers_mut());
+            }
+            return Ok(resp);
+        }
+    };
+    if req.method() == Method::OPTIONS {
+        return Ok(guard.preflight(req.headers()).map(GuardBody::full));
     }
-    let mut resp = if req.method() == Method::OPTIONS {
-        let mut resp = Response::new(GuardBody::full(Bytes::new()));
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        cors::preflight(resp.headers_mut(), req.headers());
-        resp
-    } else {
-        match admit(&guard, req).await {
-            Ok(req) => inner.call(req).await?.map(GuardBody::inner),
-            Err(r) => refuse(&guard, &r),
+    let mut resp = match admit(&guard, req).await {
+        Ok(req) => inner.call(req).await?.map(GuardBody::inner),
+        Err(Refused { rejection, unread }) => {
+            let mut resp = refuse(&guard, &rejection);
+            if unread {
+                close_connection(version, resp.headers_mut());
+            }
+            resp
         }
     };
     if let Some(o) = &origin {
-        cors::allow(resp.headers_mut(), o);
+        guard.cors_headers(o, resp.headers_mut());
     }
     Ok(resp)
 }
@@ -130,17 +138,44 @@ fn refuse<R>(guard: &Guard, rejection: &Rejection) -> Response<GuardBody<R>> {
         .map(|s| GuardBody::full(Bytes::from(s)))
 }
 
+/// Why a request is not passed on, and whether its body was left (partly) unread.
+struct Refused {
+    rejection: Rejection,
+    unread: bool,
+}
+
+impl From<Rejection> for Refused {
+    fn from(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            unread: false,
+        }
+    }
+}
+
 /// Steps 4–6: the request to pass on, or why not.
-async fn admit<B>(guard: &Guard, req: Request<B>) -> Result<Request<GuardBody<B>>, Rejection>
+async fn admit<B>(guard: &Guard, req: Request<B>) -> Result<Request<GuardBody<B>>, Refused>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let token = guard.authenticate(req.headers()).await?;
-    let config = &guard.inner.config;
     let (mut parts, body) = req.into_parts();
+    let token = match guard.authenticate(&parts.headers).await {
+        Ok(token) => token,
+        Err(rejection) => {
+            let unread = !drain_body(body).await;
+            return Err(Refused { rejection, unread });
+        }
+    };
+    let config = &guard.inner.config;
     let (body, messages) = if config.policy.needs_body() && parts.method == Method::POST {
-        let bytes = read_body(&parts.headers, body, config.max_body_bytes).await?;
+        let bytes = crate::read_body(&parts.headers, body, config.max_body_bytes)
+            .await
+            .map_err(|rejection| Refused {
+                // Too large or broken off: the rest was not read.
+                rejection,
+                unread: true,
+            })?;
         let messages =
             mcp::parse_body(&bytes).map_err(|e| Rejection::MalformedBody(e.to_string()))?;
         (GuardBody::full(bytes), messages)
@@ -151,12 +186,16 @@ where
     if config.strip_authorization {
         parts.headers.remove(AUTHORIZATION);
     }
-    parts.extensions.insert(token);
+    parts.extensions.insert(Arc::unwrap_or_clone(token));
     Ok(Request::from_parts(parts, body))
 }
 
-/// The whole body, refusing more than `limit` bytes (by `Content-Length` before reading).
-async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Rejection>
+/// Reads a whole request body, refusing more than `limit` bytes: by `Content-Length` before
+/// reading anything, then while reading. [`Rejection::BodyTooLarge`] (413) beyond the limit,
+/// [`Rejection::MalformedBody`] (400) when the body cannot be read. The guard reads JSON-RPC
+/// bodies with it (limit: [`crate::GuardConfig::max_body_bytes`]); so can a proxy that
+/// needs the same bytes.
+pub async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Rejection>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -176,6 +215,41 @@ where
         Err(e) => Err(Rejection::MalformedBody(format!(
             "reading the body failed: {e}"
         ))),
+    }
+}
+
+/// Most of an unused request body [`drain_body`] reads (a refused request's body is small: a
+/// JSON-RPC message sent without a token).
+pub const DRAIN_LIMIT: usize = 64 * 1024;
+/// Longest [`drain_body`] waits for it.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads and drops a request body that will not be used, so the HTTP/1.1 connection can carry
+/// the client's next request. Left unread, the server must close the connection after
+/// answering, and a client that reuses it at once (most do: `POST` without a token, 401, then
+/// `GET` the metadata) sees its next request fail. `false` if the body was larger than
+/// [`DRAIN_LIMIT`], slower than [`DRAIN_TIMEOUT`] or broken: then answer with
+/// [`close_connection`].
+pub async fn drain_body<B>(body: B) -> bool
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if body.is_end_stream() {
+        return true;
+    }
+    matches!(
+        tokio::time::timeout(DRAIN_TIMEOUT, Limited::new(body, DRAIN_LIMIT).collect()).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Says `Connection: close` on an HTTP/1 response whose request body was not read, so the
+/// client does not send its next request on a connection about to close (HTTP/2 resets the
+/// stream instead and has no such header).
+pub fn close_connection(version: Version, headers: &mut HeaderMap) {
+    if version <= Version::HTTP_11 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

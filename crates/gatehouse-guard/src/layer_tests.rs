@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::HeaderValue;
+use http::header::ORIGIN;
 use http_body_util::Full;
 use tower::ServiceExt as _;
 
@@ -28,7 +29,7 @@ impl TokenVerifier for Fake {
                 "down" => return Err(VerifyError::Unavailable("AS down".into())),
                 _ => return Err(InvalidToken::BadSignature.into()),
             };
-            Ok(VerifiedToken {
+            Ok(Arc::new(VerifiedToken {
                 subject: "alice".into(),
                 client_id: "c".into(),
                 scopes: ScopeSet::parse(scope).unwrap(),
@@ -39,7 +40,7 @@ impl TokenVerifier for Fake {
                 auth_time: None,
                 token_id: None,
                 session_id: None,
-            })
+            }))
         })
     }
 }
@@ -171,4 +172,35 @@ async fn get_and_delete_need_a_token_but_no_body() {
             .unwrap();
         assert_eq!(send(&v, req).await.0, StatusCode::OK, "{method}");
     }
+}
+
+/// A refused request's body is read before the answer, so the connection stays usable; one
+/// too large to read (or on HTTP/2, where the header does not exist) is answered without it,
+/// and HTTP/1 is told the connection closes.
+#[tokio::test]
+async fn refusals_drain_the_body_or_say_the_connection_closes() {
+    let v = Arc::new(Fake::default());
+    let connection = |h: &HeaderMap| h.get(CONNECTION).cloned();
+    let (s, h, _) = send(&v, post(None, LIST)).await;
+    assert_eq!((s, connection(&h)), (StatusCode::UNAUTHORIZED, None));
+    let big = "x".repeat(DRAIN_LIMIT + 1);
+    let (s, h, _) = send(&v, post(None, &big)).await;
+    assert_eq!(
+        (s, connection(&h)),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(HeaderValue::from_static("close"))
+        )
+    );
+    let mut h2 = post(None, &big);
+    *h2.version_mut() = Version::HTTP_2;
+    let (s, h, _) = send(&v, h2).await;
+    assert_eq!((s, connection(&h)), (StatusCode::UNAUTHORIZED, None));
+    // From a disallowed origin: refused all the same, body drained.
+    let mut foreign = post(Some("read"), LIST);
+    foreign
+        .headers_mut()
+        .insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
+    let (s, h, _) = send(&v, foreign).await;
+    assert_eq!((s, connection(&h)), (StatusCode::FORBIDDEN, None));
 }

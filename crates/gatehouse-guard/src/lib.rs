@@ -49,7 +49,9 @@
 //! [`GuardLayer`] is a plain tower layer over `http::Request<B>` for any body `B`, so it works
 //! with hyper, tonic or tower directly; the inner service receives `Request<GuardBody<B>>`.
 //! For other frameworks, [`Guard::authenticate`], [`Guard::authorize`] and
-//! [`Guard::respond`] are the same steps as functions.
+//! [`Guard::respond`] are the same steps as functions, with [`Guard::public_document`],
+//! [`Guard::check_origin`], [`Guard::preflight`], [`Guard::cors_headers`] and [`read_body`]
+//! for the rest.
 //!
 //! # What the guard never does
 //!
@@ -87,7 +89,10 @@ pub use extract::{Authenticated, GuardNotInstalled};
 pub use gatehouse_oauth::jose::Algorithm;
 pub use gatehouse_oauth::scope::ScopeSet;
 pub use guard::Guard;
-pub use layer::{GuardLayer, GuardService, NotFound};
+pub use layer::{
+    DRAIN_LIMIT, DRAIN_TIMEOUT, GuardLayer, GuardService, NotFound, close_connection, drain_body,
+    read_body,
+};
 pub use prm::{WELL_KNOWN_AS, WELL_KNOWN_PRM, metadata_url};
 pub use scopes::ScopeHierarchy;
 pub use token::VerifiedToken;

@@ -297,6 +297,20 @@ impl VerifyingKey {
         &self.kid
     }
 
+    /// The algorithm this key is pinned to.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Checks a JWS signature (the decoded third part of a compact JWS) over its signing
+    /// input (`header.payload` as sent), for a caller that has already read the header and
+    /// checked that its `alg` is this key's (RFC 8725 §3.1).
+    pub fn verify_signature(&self, signing_input: &[u8], signature: &[u8]) -> Result<(), JwtError> {
+        self.key
+            .verify_sig(signing_input, signature)
+            .map_err(|_| JwtError::BadSignature)
+    }
+
     /// Parses a client's JWK (RFC 7517), which may omit `alg`, `kid` and `use`: the algorithm
     /// is inferred from the key type (EC P-256 → ES256, RSA → RS256). Keys for encryption
     /// (`use: enc`) and other types are refused.

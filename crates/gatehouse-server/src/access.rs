@@ -1,4 +1,10 @@
 //! Checking the access tokens this server issued (for revocation, introspection, userinfo).
+//!
+//! A token's signature is verified once: its claims are then kept (keyed by SHA-256 of the
+//! token, until `exp`, see [`crate::cache::TokenCache`]). Revocation is never cached: every
+//! check asks the store, which all nodes share, whether the `jti` or the grant was revoked.
+
+use std::sync::Arc;
 
 use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims};
@@ -24,11 +30,32 @@ pub async fn check(
     s: &AppState,
     env: &EnvHandle,
     token: &str,
-) -> Result<Result<AccessTokenClaims, Inactive>, OAuthError> {
+) -> Result<Result<Arc<AccessTokenClaims>, Inactive>, OAuthError> {
     let now = s.now();
-    let keys = env.keys.verifying_keys(now);
-    let Ok((_, claims)) = jose::verify::<AccessTokenClaims>(token, &keys, ACCESS_TOKEN_TYP) else {
-        return Ok(Err(Inactive::Foreign));
+    let cache = &s.envs.tokens;
+    let key = crate::cache::token_key(token);
+    let claims = match cache.get(env.id(), &key, now) {
+        Some(c) => c,
+        None => {
+            let epoch = cache.epoch();
+            let keys = env.keys.verifying_keys(now);
+            let Ok((header, claims)) =
+                jose::verify::<AccessTokenClaims>(token, &keys, ACCESS_TOKEN_TYP)
+            else {
+                return Ok(Err(Inactive::Foreign));
+            };
+            if claims.iss != env.issuer {
+                return Ok(Err(Inactive::Foreign));
+            }
+            let claims = Arc::new(claims);
+            let until = header
+                .kid
+                .as_deref()
+                .map_or(i64::MIN, |kid| env.keys.verifies_until(kid))
+                .min(claims.exp);
+            cache.insert(epoch, env.id(), key, &claims, until, now);
+            claims
+        }
     };
     if claims.iss != env.issuer {
         return Ok(Err(Inactive::Foreign));

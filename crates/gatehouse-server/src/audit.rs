@@ -64,19 +64,40 @@ fn log_event(e: &AuditEvent) {
     }
 }
 
+/// How long the writer waits, after the first event of a batch, for more to join it.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Writes events in batches: after the first event of a batch, up to [`BATCH_WINDOW`] or
+/// [`BATCH`] events, whichever comes first, so a busy server commits a few hundred events per
+/// transaction instead of one. A flush request (and the channel closing, at shutdown) writes
+/// what is queued at once.
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Event(e) => batch.push(*e),
-                Msg::Flush(w) => waiters.push(w),
+        loop {
+            if let Some(msg) = next.take() {
+                match msg {
+                    Msg::Event(e) => batch.push(*e),
+                    Msg::Flush(w) => waiters.push(w),
+                }
             }
-            if batch.len() < BATCH {
-                next = rx.try_recv().ok();
+            if batch.len() >= BATCH || !waiters.is_empty() {
+                break;
             }
+            next = match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(msg)) => Some(msg),
+                        // Closed (shutdown) or the window is over: write what we have.
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
         }
         if !batch.is_empty()
             && let Err(e) = store.append_events(&batch).await

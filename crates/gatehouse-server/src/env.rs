@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use gatehouse_oauth::authorize::ResourceView;
 use gatehouse_oauth::metadata::{AuthorizationServerMetadata, MetadataInput};
+use gatehouse_oauth::params::Params;
 use gatehouse_oauth::redirect::RedirectPolicy;
 use gatehouse_oauth::resource::{RequestedResource, ResourceUri};
 use gatehouse_oauth::scope::{self, ScopeSet};
@@ -14,6 +15,7 @@ use gatehouse_store::{
 };
 use url::Url;
 
+use crate::cache::{ClientCache, TokenCache};
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 
@@ -232,13 +234,18 @@ pub enum LoadError {
     Key(#[from] crate::keys::KeyLoadError),
 }
 
-/// The cached environments and how to reload them.
+/// The cached environments and how to reload them, with the caches that must be dropped
+/// whenever the store's generation moves.
 pub struct EnvRegistry {
     store: Arc<dyn Store>,
     master: MasterKey,
     public_url: Url,
     current: RwLock<Arc<Snapshot>>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Resolved clients and their secret hashes.
+    pub clients: ClientCache,
+    /// Verified access tokens.
+    pub tokens: TokenCache,
 }
 
 impl EnvRegistry {
@@ -256,6 +263,8 @@ impl EnvRegistry {
             public_url,
             current: RwLock::new(Arc::new(snapshot)),
             reload_lock: tokio::sync::Mutex::new(()),
+            clients: ClientCache::default(),
+            tokens: TokenCache::default(),
         })
     }
 
@@ -272,7 +281,15 @@ impl EnvRegistry {
         &self.public_url
     }
 
-    /// Reloads if the store's generation moved (or always, with `force`).
+    /// Drops the client and token caches (after a change made through this server, which
+    /// must show at once rather than at the next poll).
+    pub fn drop_caches(&self) {
+        self.clients.clear();
+        self.tokens.clear();
+    }
+
+    /// Reloads if the store's generation moved (or always, with `force`); the client and
+    /// token caches are dropped first, as what they hold may have changed too.
     pub async fn refresh(&self, now: i64, force: bool) -> Result<Arc<Snapshot>, LoadError> {
         let _guard = self.reload_lock.lock().await;
         let generation = self.store.generation().await?;
@@ -280,11 +297,77 @@ impl EnvRegistry {
         if !force && generation == current.generation {
             return Ok(current);
         }
+        self.drop_caches();
         let fresh =
             Arc::new(build_snapshot(&*self.store, &self.master, &self.public_url, now).await?);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         Ok(fresh)
     }
+
+    /// `env` as the store has it now: reloaded if the generation moved since the last poll.
+    /// A failed reload is logged and the known state kept (the request then fails on what it
+    /// names, as it would have).
+    pub async fn latest(&self, env: &Arc<EnvHandle>, now: i64) -> Arc<EnvHandle> {
+        match self.refresh(now, false).await {
+            Ok(snapshot) => snapshot
+                .envs
+                .iter()
+                .find(|e| e.id() == env.id())
+                .cloned()
+                .unwrap_or_else(|| env.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "reloading environments failed");
+                env.clone()
+            }
+        }
+    }
+
+    /// `env`, reloaded first if the request names an MCP server (`resource`, `audience`) this
+    /// node has not loaded, or names none while none is loaded. The CLI or another node may
+    /// have added it since the last poll (every 250 ms); a request right after must not fail
+    /// for that.
+    pub async fn knowing_resources(
+        &self,
+        env: &Arc<EnvHandle>,
+        params: &Params,
+        now: i64,
+    ) -> Arc<EnvHandle> {
+        let unknown = names_unknown_resource(env, params);
+        if unknown {
+            self.latest(env, now).await
+        } else {
+            env.clone()
+        }
+    }
+
+    /// An MCP server of `env` by id, reloading once if this node has not loaded it yet (a
+    /// grant made through another node may name one added since the last poll).
+    pub async fn resource(
+        &self,
+        env: &Arc<EnvHandle>,
+        id: &str,
+        now: i64,
+    ) -> Option<Arc<Resource>> {
+        if let Some(r) = env.resource_by_id(id) {
+            return Some(r.clone());
+        }
+        self.latest(env, now).await.resource_by_id(id).cloned()
+    }
+}
+
+/// Whether `params` name an MCP server `env` does not have, or name none while it has none.
+fn names_unknown_resource(env: &EnvHandle, params: &Params) -> bool {
+    let mut named = false;
+    for raw in ["resource", "audience"]
+        .into_iter()
+        .filter_map(|n| params.get(n))
+    {
+        named = true;
+        if RequestedResource::parse(raw).is_ok_and(|r| env.find_resource(&r).is_none()) {
+            return true;
+        }
+    }
+    !named && env.resources.is_empty()
 }
 
 async fn build_snapshot(

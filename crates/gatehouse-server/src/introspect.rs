@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::params::Params;
 use gatehouse_oauth::secret::Secret;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::access;
@@ -18,6 +19,27 @@ use crate::respond::{JsonError, internal, json_no_store};
 use crate::state::AppState;
 use crate::token::client_auth::{Presented, authenticate};
 
+/// The answer for an active access token (RFC 7662 §2.2), serialised straight from the
+/// claims.
+#[derive(Serialize)]
+struct ActiveAccessToken<'a> {
+    active: bool,
+    token_type: &'static str,
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+}
+
 /// `POST /introspect`.
 pub async fn handle(
     State(s): State<AppState>,
@@ -26,7 +48,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     match run(&s, &env, &headers, &Params::parse(&body)).await {
-        Ok(v) => json_no_store(StatusCode::OK, &v),
+        Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
@@ -36,7 +58,7 @@ async fn run(
     env: &EnvHandle,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Value, JsonError> {
+) -> Result<Response, JsonError> {
     params.check_well_formed()?;
     let presented = Presented::read(headers, params)?.ok_or_else(|| {
         JsonError::from(OAuthError::invalid_client(
@@ -45,61 +67,57 @@ async fn run(
     })?;
     let caller = authenticate(s, env, &presented, false).await?.client;
     let token = params.required("token")?;
-    let inactive = json!({ "active": false });
     if let Ok(claims) = access::check(s, env, token).await? {
-        let mut out = json!({
-            "active": true,
-            "token_type": "Bearer",
-            "iss": claims.iss,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "client_id": claims.client_id,
-            "scope": claims.scope,
-            "iat": claims.iat,
-            "nbf": claims.iat,
-            "exp": claims.exp,
-            "jti": claims.jti,
-        });
-        if let Some(sid) = claims.sid {
-            out["sid"] = json!(sid);
-        }
-        if let Some(at) = claims.auth_time {
-            out["auth_time"] = json!(at);
-        }
-        return Ok(out);
+        return Ok(json_no_store(
+            StatusCode::OK,
+            &ActiveAccessToken {
+                active: true,
+                token_type: "Bearer",
+                iss: &claims.iss,
+                sub: &claims.sub,
+                aud: &claims.aud,
+                client_id: &claims.client_id,
+                scope: &claims.scope,
+                iat: claims.iat,
+                nbf: claims.iat,
+                exp: claims.exp,
+                jti: &claims.jti,
+                sid: claims.sid.as_deref(),
+                auth_time: claims.auth_time,
+            },
+        ));
     }
+    let answer =
+        |v: Value| -> Result<Response, JsonError> { Ok(json_no_store(StatusCode::OK, &v)) };
+    let inactive = || answer(json!({ "active": false }));
     let now = s.now();
-    let Some(rt) = s
+    // The token and its grant in one query (a token whose grant is gone is not active).
+    let Some((rt, g)) = s
         .store
-        .get_refresh(env.id(), &Secret::presented(token).hash())
+        .get_refresh_with_grant(env.id(), &Secret::presented(token).hash())
         .await
         .map_err(|e| JsonError::from(internal("refresh lookup", e)))?
     else {
-        return Ok(inactive);
+        return inactive();
     };
     // A refresh token is described only to the client it belongs to: a resource server
     // that ignored `token_type` could otherwise take it for an access token.
     if rt.client_id != caller.id() {
-        return Ok(inactive);
+        return inactive();
     }
-    let grant = s
-        .store
-        .get_grant(env.id(), &rt.grant_id)
-        .await
-        .map_err(|e| JsonError::from(internal("grant lookup", e)))?;
     let live = rt.revoked_at.is_none() && rt.rotated_at.is_none() && rt.expires_at > now;
-    match grant {
-        Some(g) if live && g.revoked_at.is_none() => Ok(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "iss": env.issuer,
-            "sub": g.user_id,
-            "aud": env.resource_by_id(&g.resource_id).map(|r| r.record.uri.clone()),
-            "client_id": rt.client_id,
-            "scope": rt.scope,
-            "iat": rt.created_at,
-            "exp": rt.expires_at,
-        })),
-        _ => Ok(inactive),
+    if !live || g.revoked_at.is_some() {
+        return inactive();
     }
+    answer(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "iss": env.issuer,
+        "sub": g.user_id,
+        "aud": env.resource_by_id(&g.resource_id).map(|r| r.record.uri.clone()),
+        "client_id": rt.client_id,
+        "scope": rt.scope,
+        "iat": rt.created_at,
+        "exp": rt.expires_at,
+    }))
 }

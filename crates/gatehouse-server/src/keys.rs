@@ -93,6 +93,15 @@ impl KeyRing {
         self.published(now).map(|k| k.verifying.clone()).collect()
     }
 
+    /// Until when the key `kid` verifies tokens (`i64::MAX` if it is not scheduled for
+    /// removal, `i64::MIN` if there is no such key).
+    pub fn verifies_until(&self, kid: &str) -> i64 {
+        self.keys
+            .iter()
+            .find(|k| k.record.kid == kid)
+            .map_or(i64::MIN, |k| k.record.removed_at.unwrap_or(i64::MAX))
+    }
+
     fn published(&self, now: i64) -> impl Iterator<Item = &Loaded> {
         self.keys
             .iter()

@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod admin_api;
 pub mod audit;
+pub mod cache;
 pub mod clients;
 pub mod clock;
 pub mod config;
@@ -185,13 +186,42 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics_endpoint))
-        .nest_service("/admin/api/v1", admin_api::router(state.clone()))
-        .merge(dashboard::router())
+        .nest_service(
+            "/admin/api/v1",
+            admin_api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                drop_caches_after_change,
+            )),
+        )
+        .merge(
+            dashboard::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                drop_caches_after_change,
+            )),
+        )
         .fallback(move |State(s): State<AppState>, req: Request| {
             let routes = per_env.clone();
             async move { http::dispatch(s, routes, req).await }
         })
         .with_state(state)
+}
+
+/// Administration through this server (admin API, dashboard) takes effect at once: after a
+/// request that may change something, the client and token caches are dropped rather than
+/// at the next poll of the store's generation (which is how the CLI's and other nodes'
+/// changes arrive).
+async fn drop_caches_after_change(
+    State(s): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let resp = next.run(req).await;
+    if changes {
+        s.envs.drop_caches();
+    }
+    resp
 }
 
 async fn health(State(s): State<AppState>) -> axum::response::Response {

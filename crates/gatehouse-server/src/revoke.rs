@@ -56,8 +56,8 @@ async fn run(
             "client authentication is required: send client_id or client credentials",
         ))
     })?;
-    let client = authenticate(s, env, &presented, true).await?.client.record;
-    ev.set_client(&client.client_id);
+    let client = authenticate(s, env, &presented, true).await?.client;
+    ev.set_client(client.id());
     let token = params.required("token")?;
     let now = s.now();
     // RFC 7009 §2.1: the hint only speeds up the lookup; try both kinds.
@@ -67,7 +67,7 @@ async fn run(
         .await
         .map_err(|e| JsonError::from(internal("refresh lookup", e)))?;
     if let Some(rt) = as_refresh {
-        if rt.client_id != client.client_id {
+        if rt.client_id != client.id() {
             // §2.1: not the client's token; answer as if done, and change nothing.
             ev.push("outcome_detail", "refresh token of another client; ignored");
             return Ok(());
@@ -82,7 +82,7 @@ async fn run(
         return Ok(());
     }
     match access::check(s, env, token).await? {
-        Ok(claims) if claims.client_id == client.client_id => {
+        Ok(claims) if claims.client_id == client.id() => {
             s.store
                 .revoke_jti(env.id(), &claims.jti, claims.exp)
                 .await

@@ -1,6 +1,8 @@
 //! Gateway routes: a [`GatewayRoute`] (from `gatehouse proxy` flags or a `[[gateway]]`
 //! table) turned into a running [`Gateway`]; and the in-process routes of `gatehouse serve`,
-//! which write their events to the server's own authentication log.
+//! which take the environment's keys from the server itself (no request to its own public
+//! URL, which may not be reachable from its own host) and write their events to the
+//! server's own authentication log.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use gatehouse_gateway::{
     GatewayOptions, Outcome, StdioCommand, Upstream,
 };
 use gatehouse_guard::GuardConfig;
+use gatehouse_guard::verify::{JwksFuture, JwksSource};
 use gatehouse_server::config::{GatewayRoute, StdioCommandLine};
 use gatehouse_server::state::AppState;
 use tokio::net::TcpListener;
@@ -22,11 +25,13 @@ use tokio_rustls::TlsAcceptor;
 const QUEUE: usize = 10_000;
 
 /// The gateway configuration of `route`, trusting `issuer`; `default_scopes` is the PRM
-/// `scopes_supported` when the route names none. Reports every problem at once.
+/// `scopes_supported` when the route names none; `jwks` hands over the issuer's keys
+/// in-process (else they are fetched from the issuer). Reports every problem at once.
 pub(crate) fn gateway_config(
     route: &GatewayRoute,
     issuer: &str,
     default_scopes: Vec<String>,
+    jwks: Option<Arc<dyn JwksSource>>,
 ) -> anyhow::Result<GatewayConfig> {
     let mut problems = Vec::new();
     let upstream = match (&route.upstream, &route.upstream_stdio) {
@@ -50,6 +55,9 @@ pub(crate) fn gateway_config(
     }
     for (scope, implied) in &route.scope_implies {
         b = b.scope_implies(scope, implied.split_whitespace());
+    }
+    if let Some(jwks) = jwks {
+        b = b.jwks_source(jwks);
     }
     let guard = b.build().map_err(|e| problems.extend(e.problems)).ok();
     let (Some(guard), Some(upstream)) = (guard, upstream) else {
@@ -145,8 +153,12 @@ pub(crate) async fn start_in_process(
         let scopes = registered
             .map(|r| r.scopes.iter().map(str::to_owned).collect())
             .unwrap_or_default();
-        let config =
-            gateway_config(route, &issuer, scopes).with_context(|| format!("gateway[{i}]"))?;
+        let jwks: Arc<dyn JwksSource> = Arc::new(EnvJwks {
+            state: state.clone(),
+            env: route.env.clone(),
+        });
+        let config = gateway_config(route, &issuer, scopes, Some(jwks))
+            .with_context(|| format!("gateway[{i}]"))?;
         let deliver = Arc::new(LogDeliver {
             state: state.clone(),
             env: route.env.clone(),
@@ -173,6 +185,28 @@ pub(crate) async fn start_in_process(
         )));
     }
     Ok(tasks)
+}
+
+/// The published keys of an environment, as its `/jwks.json` serves them, straight from the
+/// server's key ring.
+struct EnvJwks {
+    state: AppState,
+    env: String,
+}
+
+impl JwksSource for EnvJwks {
+    fn jwks(&self) -> JwksFuture<'_> {
+        Box::pin(async move {
+            let snapshot = self.state.envs.snapshot();
+            let env = snapshot
+                .envs
+                .iter()
+                .find(|e| e.id() == self.env)
+                .ok_or_else(|| format!("environment {:?} no longer exists", self.env))?;
+            let json = env.keys.jwks_json(self.state.now());
+            Ok(json.as_bytes().to_vec())
+        })
+    }
 }
 
 /// Writes gateway events to the server's log, correlated with their authorizations.

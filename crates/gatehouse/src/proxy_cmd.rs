@@ -210,8 +210,12 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         ));
     }
     let issuer = route.issuer.clone().unwrap_or_default();
-    let config =
-        gateway_routes::gateway_config(&route, &issuer, gateway_routes::tool_scope_union(&route))?;
+    let config = gateway_routes::gateway_config(
+        &route,
+        &issuer,
+        gateway_routes::tool_scope_union(&route),
+        None,
+    )?;
     let gateway = Gateway::new(config, sink(&route, &issuer)?)?;
     let bound = gateway_routes::bind(&route).await?;
     println!(

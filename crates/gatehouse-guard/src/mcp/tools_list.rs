@@ -2,8 +2,16 @@
 //! body and in a Streamable HTTP `text/event-stream` body (where the response arrives as
 //! the `data:` of an SSE event). Hiding tools is a courtesy to the model; calls are still
 //! checked one by one.
+//!
+//! Nothing is rebuilt: a response is read only as far as its `id`, `result.tools` and each
+//! tool's `name` (the rest is skipped, unparsed), and the output is the original bytes with
+//! the `tools` array replaced by the kept entries, byte for byte as the server wrote them.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::jsonrpc::{RpcMessage, TOOLS_LIST};
 
@@ -16,41 +24,124 @@ pub fn tools_list_ids(messages: &[RpcMessage]) -> Vec<Value> {
         .collect()
 }
 
+/// A JSON-RPC message, as far as the filter reads it.
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ListResult<'a> {
+    #[serde(borrow)]
+    tools: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Tool<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
 /// Filters the `result.tools` of every JSON-RPC response in `body` (one object or a batch)
-/// whose `id` is one of `list_ids`, keeping the tools for which `may_call(name)` holds.
-/// Returns the new body, or `None` when nothing was removed (send the original bytes).
+/// whose `id` is one of `list_ids`, keeping the tools for which `may_call(name)` holds (a
+/// tool without a string `name` is dropped). Returns the new body, or `None` when nothing
+/// was removed (send the original bytes).
 pub fn filter_tools_list_json(
     body: &[u8],
     list_ids: &[Value],
     may_call: &dyn Fn(&str) -> bool,
 ) -> Option<Vec<u8>> {
+    filter(body, list_ids, may_call, &mut |_| {})
+}
+
+/// [`filter_tools_list_json`], also telling `answered` the index in `list_ids` of every
+/// response found (filtered or not).
+fn filter(
+    body: &[u8],
+    list_ids: &[Value],
+    may_call: &dyn Fn(&str) -> bool,
+    answered: &mut dyn FnMut(usize),
+) -> Option<Vec<u8>> {
     if list_ids.is_empty() {
         return None;
     }
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let changed = match &mut v {
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |c, m| filter_message(m, list_ids, may_call) | c),
-        m => filter_message(m, list_ids, may_call),
-    };
-    if changed {
-        serde_json::to_vec(&v).ok()
+    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    let messages: Vec<Message<'_>> = if *first == b'[' {
+        serde_json::from_slice(body).ok()?
     } else {
-        None
+        vec![serde_json::from_slice(body).ok()?]
+    };
+    // (start, end, replacement) of each `tools` array to rewrite, in order.
+    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    for m in &messages {
+        let (Some(id), Some(result)) = (m.id, m.result) else {
+            continue;
+        };
+        let Some(index) = serde_json::from_str::<Value>(id.get())
+            .ok()
+            .and_then(|id| list_ids.iter().position(|l| *l == id))
+        else {
+            continue;
+        };
+        answered(index);
+        let Some(tools) = serde_json::from_str::<ListResult<'_>>(result.get())
+            .ok()
+            .and_then(|r| r.tools)
+        else {
+            continue;
+        };
+        let Ok(entries) = serde_json::from_str::<Vec<&RawValue>>(tools.get()) else {
+            continue;
+        };
+        let kept: Vec<&str> = entries
+            .iter()
+            .map(|t| t.get())
+            .filter(|t| {
+                serde_json::from_str::<Tool<'_>>(t)
+                    .ok()
+                    .and_then(|t| t.name)
+                    .is_some_and(|n| may_call(&n))
+            })
+            .collect();
+        if kept.len() == entries.len() {
+            continue;
+        }
+        let Some(start) = offset_in(body, tools.get()) else {
+            continue;
+        };
+        let mut replacement = Vec::with_capacity(tools.get().len());
+        replacement.push(b'[');
+        for (i, t) in kept.iter().enumerate() {
+            if i > 0 {
+                replacement.push(b',');
+            }
+            replacement.extend_from_slice(t.as_bytes());
+        }
+        replacement.push(b']');
+        edits.push((start, start + tools.get().len(), replacement));
     }
+    if edits.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for (start, end, replacement) in edits {
+        out.extend_from_slice(&body[at..start]);
+        out.extend_from_slice(&replacement);
+        at = end;
+    }
+    out.extend_from_slice(&body[at..]);
+    Some(out)
 }
 
-fn filter_message(m: &mut Value, ids: &[Value], may_call: &dyn Fn(&str) -> bool) -> bool {
-    if !m.get("id").is_some_and(|id| ids.contains(id)) {
-        return false;
-    }
-    let Some(tools) = m.pointer_mut("/result/tools").and_then(Value::as_array_mut) else {
-        return false;
-    };
-    let before = tools.len();
-    tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(may_call));
-    tools.len() != before
+/// Where `part` (a slice the parser borrowed from `whole`) starts in `whole`.
+fn offset_in(whole: &[u8], part: &str) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + part.len() <= whole.len() && whole[start..].starts_with(part.as_bytes()))
+        .then_some(start)
 }
 
 /// Largest SSE event the filter buffers; a larger one switches the filter to pass-through.
@@ -61,12 +152,18 @@ pub const MAX_SSE_EVENT_BYTES: usize = 8 << 20;
 /// `tools/list` response for one of the given ids (the `data` lines become one line);
 /// everything else passes through byte for byte, except that line endings become `\n`.
 /// Lines ending in a lone `\r` are not recognised as line ends.
+///
+/// Only events whose data mentions `"tools"` are parsed at all, and once every id has been
+/// answered the filter passes the rest of the stream through untouched
+/// ([`SseToolsListFilter::is_passthrough`]).
 #[derive(Debug)]
 pub struct SseToolsListFilter {
     list_ids: Vec<Value>,
+    answered: Vec<bool>,
+    /// The current line, not yet ended.
     partial: Vec<u8>,
-    event: Vec<Vec<u8>>,
-    event_bytes: usize,
+    /// The lines of the current event so far, each ended by `\n`.
+    event: Vec<u8>,
     passthrough: bool,
 }
 
@@ -75,36 +172,55 @@ impl SseToolsListFilter {
     pub fn new(list_ids: Vec<Value>) -> Self {
         Self {
             passthrough: list_ids.is_empty(),
+            answered: vec![false; list_ids.len()],
             list_ids,
             partial: Vec::new(),
             event: Vec::new(),
-            event_bytes: 0,
         }
+    }
+
+    /// Whether the filter has nothing left to do: every chunk from now on comes back
+    /// unchanged, so a caller may forward chunks without [`SseToolsListFilter::push`].
+    pub fn is_passthrough(&self) -> bool {
+        self.passthrough && self.partial.is_empty() && self.event.is_empty()
     }
 
     /// Feeds a chunk; returns the bytes that may be sent on now.
     pub fn push(&mut self, chunk: &[u8], may_call: &dyn Fn(&str) -> bool) -> Vec<u8> {
-        if self.passthrough {
+        if self.is_passthrough() {
             return chunk.to_vec();
         }
-        self.partial.extend_from_slice(chunk);
         let mut out = Vec::new();
+        if self.passthrough {
+            // Switched mid-event: what was held back goes first, unchanged.
+            out.append(&mut self.event);
+            out.append(&mut self.partial);
+            out.extend_from_slice(chunk);
+            return out;
+        }
+        self.partial.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
             let mut line = &self.partial[start..start + nl];
             line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
-                out.extend(self.emit(may_call));
+                self.emit(may_call, &mut out);
             } else {
-                self.event_bytes += line.len();
-                self.event.push(line.to_vec());
+                self.event.extend_from_slice(line);
+                self.event.push(b'\n');
             }
             start += nl + 1;
+            if self.passthrough {
+                // Every id is answered: the rest of this chunk goes as it is.
+                out.extend_from_slice(&self.partial[start..]);
+                self.partial.clear();
+                return out;
+            }
         }
         self.partial.drain(..start);
-        if self.event_bytes + self.partial.len() > MAX_SSE_EVENT_BYTES {
+        if self.event.len() + self.partial.len() > MAX_SSE_EVENT_BYTES {
             self.passthrough = true;
-            out.extend(self.raw_event());
+            out.append(&mut self.event);
             out.append(&mut self.partial);
         }
         out
@@ -112,49 +228,78 @@ impl SseToolsListFilter {
 
     /// The end of the stream: whatever was held back (an unterminated event), unchanged.
     pub fn finish(mut self) -> Vec<u8> {
-        let mut out = self.raw_event();
+        let mut out = std::mem::take(&mut self.event);
         out.append(&mut self.partial);
         out
     }
 
-    fn raw_event(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for line in self.event.drain(..) {
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-        }
-        self.event_bytes = 0;
-        out
-    }
-
-    /// One complete event, filtered if its data is a matching response, plus the blank line.
-    fn emit(&mut self, may_call: &dyn Fn(&str) -> bool) -> Vec<u8> {
-        let data: Vec<&[u8]> = self.event.iter().filter_map(|l| data_of(l)).collect();
-        let filtered = (!data.is_empty())
-            .then(|| filter_tools_list_json(&data.join(&b'\n'), &self.list_ids, may_call))
-            .flatten();
-        let Some(new_data) = filtered else {
-            let mut out = self.raw_event();
-            out.push(b'\n');
-            return out;
+    /// One complete event (its lines in `self.event`), filtered if its data is a matching
+    /// response, plus the blank line that ended it.
+    fn emit(&mut self, may_call: &dyn Fn(&str) -> bool, out: &mut Vec<u8>) {
+        let event = std::mem::take(&mut self.event);
+        let lines = || event.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+        let mut data: Vec<&[u8]> = lines().filter_map(data_of).collect();
+        let mentions_tools = data.iter().any(|d| contains(d, b"\"tools\""));
+        let joined: Cow<'_, [u8]> = match data.len() {
+            1 => Cow::Borrowed(data.swap_remove(0)),
+            _ => Cow::Owned(data.join(&b'\n')),
         };
-        let mut out = Vec::new();
-        let mut data_written = false;
-        for line in self.event.drain(..) {
-            if data_of(&line).is_none() {
-                out.extend_from_slice(&line);
-                out.push(b'\n');
-            } else if !data_written {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(&new_data);
-                out.push(b'\n');
-                data_written = true;
+        let filtered = if mentions_tools {
+            let answered = &mut self.answered;
+            filter(&joined, &self.list_ids, may_call, &mut |i| {
+                answered[i] = true
+            })
+        } else {
+            None
+        };
+        match filtered {
+            None => out.extend_from_slice(&event),
+            Some(mut new_data) => {
+                // Data split over several lines was joined with `\n`, which in JSON can
+                // only be whitespace between tokens; one `data:` line must not contain it.
+                for b in &mut new_data {
+                    if *b == b'\n' || *b == b'\r' {
+                        *b = b' ';
+                    }
+                }
+                let mut data_written = false;
+                for line in lines() {
+                    if data_of(line).is_none() {
+                        out.extend_from_slice(line);
+                        out.push(b'\n');
+                    } else if !data_written {
+                        out.extend_from_slice(b"data: ");
+                        out.extend_from_slice(&new_data);
+                        out.push(b'\n');
+                        data_written = true;
+                    }
+                }
             }
         }
-        self.event_bytes = 0;
         out.push(b'\n');
-        out
+        if mentions_tools && self.answered.iter().all(|a| *a) {
+            self.passthrough = true;
+        }
+        // Keep the allocation for the next event.
+        self.event = event;
+        self.event.clear();
     }
+}
+
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut at = 0;
+    while let Some(i) = hay[at..].iter().position(|&b| b == first) {
+        let from = at + i + 1;
+        if hay[from..].starts_with(rest) {
+            return true;
+        }
+        at = from;
+    }
+    false
 }
 
 /// The value of a `data` field line (one leading space removed), per the SSE spec.
@@ -221,6 +366,35 @@ mod tests {
     }
 
     #[test]
+    fn json_output_is_the_servers_bytes_with_the_tools_array_replaced() {
+        let pretty = "{ \"jsonrpc\": \"2.0\", \"result\": {\"tools\" : [\n  {\"name\": \"add_todo\", \"inputSchema\": {\"properties\": {\"name\": {}}}},\n  {\"inputSchema\": {\"name\": \"add_todo\"}, \"name\": \"list_\\u0074odos\"},\n  {\"name\": \"add_todo\", \"name\": \"list_todos\"},\n  {\"name\": 7}\n], \"nextCursor\": \"c\"}, \"id\": 2 }";
+        let out = filter_tools_list_json(pretty.as_bytes(), &[json!(2)], &readable).unwrap();
+        // Nested `name`s are not the tool's; a repeated `name` or a non-string one drops the
+        // tool; escapes are understood; everything outside the array is untouched.
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{ \"jsonrpc\": \"2.0\", \"result\": {\"tools\" : [{\"inputSchema\": {\"name\": \"add_todo\"}, \"name\": \"list_\\u0074odos\"}], \"nextCursor\": \"c\"}, \"id\": 2 }"
+        );
+    }
+
+    #[test]
+    fn sse_filter_passes_through_once_every_list_is_answered() {
+        let mut f = SseToolsListFilter::new(vec![json!(2)]);
+        let progress = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n";
+        assert_eq!(f.push(progress.as_bytes(), &readable), progress.as_bytes());
+        assert!(!f.is_passthrough());
+        let out = f.push(
+            format!("data: {LIST}\n\ndata: {LIST}").as_bytes(),
+            &readable,
+        );
+        assert!(f.is_passthrough());
+        let out = String::from_utf8(out).unwrap();
+        let (first, rest) = out.split_once("\n\n").unwrap();
+        assert!(!first.contains("add_todo"), "{first}");
+        assert_eq!(rest, format!("data: {LIST}"), "later events pass unchanged");
+    }
+
+    #[test]
     fn json_batch_filters_only_matching_responses() {
         let batch = format!("[{LIST},{}]", LIST.replace("\"id\":2", "\"id\":9"));
         let out = filter_tools_list_json(batch.as_bytes(), &[json!(2)], &readable).unwrap();
@@ -248,10 +422,9 @@ mod tests {
             r#"[{"name":"list_todos","inputSchema":{}},{"name":"add_todo","inputSchema":{}},{"title":"nameless"}]"#,
             r#"[{"name":"list_todos","inputSchema":{}}]"#,
         );
-        let v: Value = serde_json::from_str(&filtered).unwrap();
+        // The tools array is rewritten; every other byte is the server's.
         let expected = format!(
-            "id: 0\nretry: 3000\ndata:\n\n: keep-alive\n\nevent: message\nid: 1\ndata: {}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{{}}}}\n\n",
-            serde_json::to_string(&v).unwrap()
+            "id: 0\nretry: 3000\ndata:\n\n: keep-alive\n\nevent: message\nid: 1\ndata: {filtered}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{{}}}}\n\n"
         );
         for chunk in [1, 2, 7, 64, 4096] {
             assert_eq!(run_sse(&input, chunk), expected, "chunk size {chunk}");

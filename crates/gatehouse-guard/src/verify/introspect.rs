@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use gatehouse_oauth::jose::MAX_JWT_LEN;
 use gatehouse_oauth::secret::Secret;
 
-use super::cache::TokenCache;
+use super::cache::{TokenCache, TokenKey};
 use super::claims::{Claims, Source};
 use super::{ClaimRules, Fetcher, InvalidToken, TokenVerifier, VerifyError, VerifyFuture};
 use crate::clock::Clock;
@@ -34,7 +34,7 @@ pub struct IntrospectionVerifier {
     fetcher: Fetcher,
     clock: Arc<dyn Clock>,
     ttl: i64,
-    cache: TokenCache<VerifiedToken>,
+    cache: TokenCache<Arc<VerifiedToken>>,
 }
 
 impl std::fmt::Debug for IntrospectionVerifier {
@@ -82,13 +82,13 @@ impl IntrospectionVerifier {
         }
     }
 
-    async fn verify_token(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+    async fn verify_token(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
         let now = self.clock.now();
         if token.len() > MAX_JWT_LEN {
             return Err(InvalidToken::Malformed("token too long").into());
         }
-        let key = TokenCache::<VerifiedToken>::key(token);
-        if let Some(hit) = self.cache.get(&key, now) {
+        let key = self.cache.enabled().then(|| TokenKey::of(token));
+        if let Some(hit) = key.as_ref().and_then(|k| self.cache.get(k, now)) {
             return Ok(hit);
         }
         let claims = self.introspect(token).await?;
@@ -102,9 +102,11 @@ impl IntrospectionVerifier {
         {
             return Err(InvalidToken::NotAnAccessToken(tt.to_owned()).into());
         }
-        let verified = self.rules.check(claims, Source::Introspection, now)?;
-        let until = verified.expires_at.min(now.saturating_add(self.ttl));
-        self.cache.insert(key, verified.clone(), until, now);
+        let verified = Arc::new(self.rules.check(claims, Source::Introspection, now)?);
+        if let Some(key) = key {
+            let until = verified.expires_at.min(now.saturating_add(self.ttl));
+            self.cache.insert(key, verified.clone(), until, now);
+        }
         Ok(verified)
     }
 

@@ -3,8 +3,12 @@
 //! once per minimum interval, and by one task at a time, so a flood of tokens with made-up
 //! `kid`s costs the authorization server one request per interval.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use bytes::Bytes;
 use gatehouse_oauth::jose::{Algorithm, Jwk, VerifyingKey};
 use serde::Deserialize;
 use serde_json::Value;
@@ -12,6 +16,35 @@ use serde_json::Value;
 use super::{FetchError, Fetcher, VerifyError};
 use crate::clock::Clock;
 use crate::discovery::Discovery;
+
+/// The future a [`JwksSource`] returns: the JWKS document, or why it could not be had.
+pub type JwksFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + 'a>>;
+
+/// Where a [`super::JwtVerifier`] gets the (first) issuer's JSON Web Key Set.
+///
+/// The default fetches the issuer's `jwks_uri` over HTTP. An authorization server running in
+/// the same process can hand over its key set directly instead
+/// ([`crate::GuardConfigBuilder::jwks_source`]), so the guard never depends on reaching the
+/// server's public URL from the server's own host. Either way the key set is cached, refetched
+/// when older than [`crate::GuardConfigBuilder::jwks_max_age`] and, at most once per
+/// [`crate::GuardConfigBuilder::jwks_min_refetch_interval`], when a token names an unknown
+/// `kid`.
+pub trait JwksSource: Send + Sync + 'static {
+    /// The current key set: a JWKS document (`{"keys": [...]}`, RFC 7517 §5).
+    fn jwks(&self) -> JwksFuture<'_>;
+}
+
+/// Where one issuer's keys come from.
+pub(crate) enum KeySource {
+    /// `jwks_uri` (explicit, else from the metadata, else `<issuer>/jwks.json`) over HTTP.
+    Http {
+        explicit_uri: Option<String>,
+        discovery: Arc<Discovery>,
+        fetcher: Fetcher,
+    },
+    /// Handed over by the embedding application.
+    Custom(Arc<dyn JwksSource>),
+}
 
 /// After a failed fetch, the next attempt waits at least this long (or the minimum refetch
 /// interval, if shorter).
@@ -25,7 +58,7 @@ pub(crate) struct Keys {
     pub(crate) generation: u64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct State {
     keys: Option<Arc<[VerifyingKey]>>,
     jwks: Vec<Jwk>,
@@ -43,16 +76,26 @@ pub(crate) struct JwksTiming {
     pub(crate) min_refetch: i64,
 }
 
+/// What a task saw of the state before waiting for the gate.
+struct Seen {
+    keys: Option<Arc<[VerifyingKey]>>,
+    generation: u64,
+    fetched_at: i64,
+    attempts: u64,
+}
+
 /// The key set of one issuer.
 pub(crate) struct JwksCache {
     issuer: String,
-    explicit_uri: Option<String>,
-    discovery: Arc<Discovery>,
-    fetcher: Fetcher,
+    source: KeySource,
     clock: Arc<dyn Clock>,
     algorithms: Vec<Algorithm>,
     timing: JwksTiming,
     state: RwLock<State>,
+    /// The generation of the current keys and until when they are fresh (`fetched_at +
+    /// max_age`, 0 before the first fetch): read without locking on every cached token.
+    fresh_generation: AtomicU64,
+    fresh_until: AtomicI64,
     gate: tokio::sync::Mutex<()>,
 }
 
@@ -64,38 +107,39 @@ struct JwksDoc {
 impl JwksCache {
     pub(crate) fn new(
         issuer: &str,
-        explicit_uri: Option<String>,
-        discovery: Arc<Discovery>,
-        fetcher: Fetcher,
+        source: KeySource,
         clock: Arc<dyn Clock>,
         algorithms: Vec<Algorithm>,
         timing: JwksTiming,
     ) -> Self {
         Self {
             issuer: issuer.to_owned(),
-            explicit_uri,
-            discovery,
-            fetcher,
+            source,
             clock,
             algorithms,
             timing,
             state: RwLock::default(),
+            fresh_generation: AtomicU64::new(0),
+            fresh_until: AtomicI64::new(0),
             gate: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn snapshot(&self) -> State {
-        self.state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn seen(&self) -> Seen {
+        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        Seen {
+            keys: st.keys.clone(),
+            generation: st.generation,
+            fetched_at: st.fetched_at,
+            attempts: st.attempts,
+        }
     }
 
     /// The generation of the current key set, if it is fresh (a cached token verified under
-    /// it is still good).
+    /// it is still good). Two atomic loads, no lock: this runs for every cached token.
     pub(crate) fn fresh_generation(&self, now: i64) -> Option<u64> {
-        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        (st.keys.is_some() && now - st.fetched_at < self.timing.max_age).then_some(st.generation)
+        let generation = self.fresh_generation.load(Ordering::Acquire);
+        (now < self.fresh_until.load(Ordering::Acquire)).then_some(generation)
     }
 
     /// Keys to verify a token signed with `kid`. Fetches if there are none yet, if they are
@@ -103,7 +147,7 @@ impl JwksCache {
     /// The returned keys may still lack `kid`; the caller then rejects the token.
     pub(crate) async fn keys_for(&self, kid: &str) -> Result<Keys, VerifyError> {
         let now = self.clock.now();
-        let seen = self.snapshot();
+        let seen = self.seen();
         let fresh = now - seen.fetched_at < self.timing.max_age;
         if let Some(keys) = seen.keys.as_ref().filter(|k| fresh && has(k, kid)) {
             return Ok(Keys {
@@ -112,15 +156,18 @@ impl JwksCache {
             });
         }
         let _gate = self.gate.lock().await;
-        let cur = self.snapshot();
-        let interval = match cur.error {
-            Some(_) => FAILURE_BACKOFF_SECS.min(self.timing.min_refetch),
-            None => self.timing.min_refetch,
-        };
-        let recent = cur.attempted_at.is_some_and(|t| now - t < interval);
-        // Another task fetched while this one waited, or one did so too recently: share it.
-        if cur.attempts != seen.attempts || recent {
-            return current(&cur);
+        {
+            let cur = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            let interval = match cur.error {
+                Some(_) => FAILURE_BACKOFF_SECS.min(self.timing.min_refetch),
+                None => self.timing.min_refetch,
+            };
+            let recent = cur.attempted_at.is_some_and(|t| now - t < interval);
+            // Another task fetched while this one waited, or one did so too recently: share
+            // it.
+            if cur.attempts != seen.attempts || recent {
+                return current(&cur);
+            }
         }
         let result = self.fetch().await;
         self.record(result, now)
@@ -144,6 +191,11 @@ impl JwksCache {
                 st.jwks = jwks;
                 st.fetched_at = now;
                 st.error = None;
+                // Until first, so a reader that sees the new generation sees its freshness.
+                self.fresh_until
+                    .store(now.saturating_add(self.timing.max_age), Ordering::Release);
+                self.fresh_generation
+                    .store(st.generation, Ordering::Release);
             }
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, "JWKS fetch failed");
@@ -153,19 +205,37 @@ impl JwksCache {
         current(&st)
     }
 
-    async fn uri(&self) -> String {
-        if let Some(uri) = &self.explicit_uri {
-            return uri.clone();
-        }
-        match self.discovery.get().await {
-            Ok(meta) if meta.jwks_uri.is_some() => meta.jwks_uri.clone().unwrap_or_default(),
-            Ok(_) | Err(_) => format!("{}/jwks.json", self.issuer),
+    /// The key set document, and how logs name where it came from.
+    async fn document(&self) -> Result<(Bytes, String), FetchError> {
+        match &self.source {
+            KeySource::Http {
+                explicit_uri,
+                discovery,
+                fetcher,
+            } => {
+                let uri = match explicit_uri {
+                    Some(uri) => uri.clone(),
+                    None => match discovery.get().await {
+                        Ok(meta) if meta.jwks_uri.is_some() => {
+                            meta.jwks_uri.clone().unwrap_or_default()
+                        }
+                        Ok(_) | Err(_) => format!("{}/jwks.json", self.issuer),
+                    },
+                };
+                Ok((fetcher.get(&uri).await?, uri))
+            }
+            KeySource::Custom(source) => {
+                let what = format!("the in-process key set of {}", self.issuer);
+                match source.jwks().await {
+                    Ok(doc) => Ok((Bytes::from(doc), what)),
+                    Err(e) => Err(FetchError::new(&what, e)),
+                }
+            }
         }
     }
 
     async fn fetch(&self) -> Result<(Vec<Jwk>, Vec<VerifyingKey>), FetchError> {
-        let uri = self.uri().await;
-        let raw = self.fetcher.get(&uri).await?;
+        let (raw, uri) = self.document().await?;
         let doc: JwksDoc = serde_json::from_slice(&raw)
             .map_err(|e| FetchError::new(&uri, format!("not a JWKS: {e}")))?;
         let mut jwks = Vec::new();

@@ -18,8 +18,10 @@ mod jwt_tests;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 pub use introspect::IntrospectionVerifier;
+pub use jwks::{JwksFuture, JwksSource};
 pub use jwt::JwtVerifier;
 
 pub(crate) use self::http::{FetchError, Fetcher, default_client};
@@ -27,9 +29,10 @@ pub(crate) use claims::ClaimRules;
 
 use crate::token::VerifiedToken;
 
-/// The future a [`TokenVerifier`] returns.
+/// The future a [`TokenVerifier`] returns. The token is shared (`Arc`), so a verifier can
+/// hand out the same verified token from its cache without copying it.
 pub type VerifyFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<VerifiedToken, VerifyError>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Arc<VerifiedToken>, VerifyError>> + Send + 'a>>;
 
 /// Turns a bearer token into a [`VerifiedToken`] or says why not.
 ///

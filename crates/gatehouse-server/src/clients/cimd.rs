@@ -215,11 +215,12 @@ pub async fn resolve(
         registrations: 1,
     };
     let verified = known::by_cimd_url(client_id);
-    Ok(Ok(Client {
+    Ok(Ok(Client::new(
         record,
-        logical_id: None,
+        None,
         verified,
-    }))
+        super::Secrets::None,
+    )))
 }
 
 async fn cached_or_fetch(

@@ -13,18 +13,22 @@ pub mod dcr;
 pub mod keys;
 pub mod known;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::client::AuthMethod;
 use gatehouse_oauth::redirect::{RedirectKind, classify};
-use gatehouse_store::{ClientKind, ClientRecord};
+use gatehouse_oauth::secret::SecretHash;
+use gatehouse_store::{ClientKind, ClientRecord, ClientSecretRecord};
 
 use self::known::KnownClient;
 use crate::env::EnvHandle;
 use crate::respond::internal;
 use crate::state::AppState;
 
-/// A resolved client.
-#[derive(Clone, Debug)]
+/// A resolved client. Shared (`Arc`) between the requests that find it in the cache.
+#[derive(Debug)]
 pub struct Client {
     /// The client as a record; `record.client_id` is the client_id as presented.
     pub record: ClientRecord,
@@ -32,9 +36,77 @@ pub struct Client {
     pub logical_id: Option<String>,
     /// The known client this provably is, if any.
     pub verified: Option<&'static KnownClient>,
+    /// What a presented secret is checked against (hashes only).
+    pub(crate) secrets: Secrets,
+    /// Last use recorded in the store by this server (seconds; `i64::MIN` for never).
+    last_use: AtomicI64,
+}
+
+/// What a client's presented secret must match: SHA-256 hashes, never clear values.
+#[derive(Debug, Default)]
+pub(crate) enum Secrets {
+    /// No shared secret (public, `private_key_jwt`, metadata-document clients).
+    #[default]
+    None,
+    /// A pre-registered client's stored secrets: hash and expiry.
+    Stored(Vec<(SecretHash, Option<i64>)>),
+    /// A dynamic client's secret, derived from its client_id (see [`dcr::secret`]).
+    Derived(SecretHash),
+}
+
+impl Secrets {
+    fn stored(records: Vec<ClientSecretRecord>) -> Self {
+        Self::Stored(
+            records
+                .into_iter()
+                .map(|s| (s.hash, s.expires_at))
+                .collect(),
+        )
+    }
+
+    /// Whether `presented` is a live secret, in constant time per secret: every secret is
+    /// compared, so timing does not reveal which one matched.
+    pub(crate) fn matches(&self, presented: &str, now: i64) -> bool {
+        let compare = |h: &SecretHash, p: &SecretHash| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                h.as_str().as_bytes(),
+                p.as_str().as_bytes(),
+            )
+            .is_ok()
+        };
+        match self {
+            Self::None => false,
+            Self::Derived(h) => compare(h, &SecretHash::of(presented)),
+            Self::Stored(list) => {
+                let p = SecretHash::of(presented);
+                let mut ok = false;
+                for (h, expires_at) in list {
+                    ok |= compare(h, &p) && expires_at.is_none_or(|e| e > now);
+                }
+                ok
+            }
+        }
+    }
 }
 
 impl Client {
+    /// A resolved client.
+    pub(crate) fn new(
+        record: ClientRecord,
+        logical_id: Option<String>,
+        verified: Option<&'static KnownClient>,
+        secrets: Secrets,
+    ) -> Self {
+        let last_use = record.last_used_at.unwrap_or(i64::MIN);
+        Self {
+            record,
+            logical_id,
+            verified,
+            secrets,
+            last_use: AtomicI64::new(last_use),
+        }
+    }
+
     /// The client_id as presented.
     pub fn id(&self) -> &str {
         &self.record.client_id
@@ -127,35 +199,66 @@ impl Unknown {
 }
 
 /// Resolves a client_id in an environment. `Err` only for unexpected failures.
+///
+/// Pre-registered and dynamic clients come from the client cache when they can (see
+/// [`crate::cache`]); what is not found, disabled or foreign is looked up every time.
 pub async fn resolve(
     state: &AppState,
     env: &EnvHandle,
     client_id: &str,
-) -> Result<Result<Client, Unknown>, OAuthError> {
+) -> Result<Result<Arc<Client>, Unknown>, OAuthError> {
     if gatehouse_oauth::cimd::is_url_client_id(client_id) {
-        return cimd::resolve(state, env, client_id).await;
+        return Ok(cimd::resolve(state, env, client_id).await?.map(Arc::new));
     }
-    if client_id.starts_with(dcr::PREFIX) {
-        return resolve_dynamic(state, env, client_id).await;
+    let cache = &state.envs.clients;
+    if let Some(c) = cache.get(env.id(), client_id) {
+        return Ok(Ok(c));
     }
+    let epoch = cache.epoch();
+    let resolved = if client_id.starts_with(dcr::PREFIX) {
+        resolve_dynamic(state, env, client_id).await?
+    } else {
+        resolve_static(state, env, client_id).await?
+    };
+    Ok(resolved.map(|c| {
+        let c = Arc::new(c);
+        cache.insert(epoch, env.id(), &c);
+        c
+    }))
+}
+
+async fn resolve_static(
+    state: &AppState,
+    env: &EnvHandle,
+    client_id: &str,
+) -> Result<Result<Client, Unknown>, OAuthError> {
     let row = state
         .store
         .get_client(env.id(), client_id)
         .await
         .map_err(|e| internal("client lookup", e))?;
-    Ok(match row {
-        Some(r) if r.kind != ClientKind::Static => Err(Unknown::NotRegistered),
-        Some(r) if r.disabled => Err(Unknown::Disabled),
-        Some(r) => {
-            let verified = known::by_verified_redirects(&r.metadata.redirect_uris);
-            Ok(Client {
-                record: r,
-                logical_id: None,
-                verified,
-            })
-        }
-        None => Err(Unknown::NotRegistered),
-    })
+    let r = match row {
+        Some(r) if r.kind != ClientKind::Static => return Ok(Err(Unknown::NotRegistered)),
+        Some(r) if r.disabled => return Ok(Err(Unknown::Disabled)),
+        Some(r) => r,
+        None => return Ok(Err(Unknown::NotRegistered)),
+    };
+    let uses_secret = AuthMethod::parse(&r.metadata.token_endpoint_auth_method)
+        .unwrap_or(AuthMethod::ClientSecretBasic)
+        .uses_secret();
+    let secrets = if uses_secret {
+        Secrets::stored(
+            state
+                .store
+                .client_secrets(env.id(), client_id)
+                .await
+                .map_err(|e| internal("client secret lookup", e))?,
+        )
+    } else {
+        Secrets::None
+    };
+    let verified = known::by_verified_redirects(&r.metadata.redirect_uris);
+    Ok(Ok(Client::new(r, None, verified, secrets)))
 }
 
 async fn resolve_dynamic(
@@ -192,8 +295,16 @@ async fn resolve_dynamic(
         _ => reg.meta.clone(),
     };
     let verified = known::by_verified_redirects(&metadata.redirect_uris);
-    Ok(Ok(Client {
-        record: ClientRecord {
+    let uses_secret = AuthMethod::parse(&metadata.token_endpoint_auth_method)
+        .unwrap_or(AuthMethod::ClientSecretBasic)
+        .uses_secret();
+    let secrets = if uses_secret {
+        Secrets::Derived(dcr::secret(&state.master, env.id(), client_id).hash())
+    } else {
+        Secrets::None
+    };
+    Ok(Ok(Client::new(
+        ClientRecord {
             env_id: env.id().to_owned(),
             client_id: client_id.to_owned(),
             kind: ClientKind::Dynamic,
@@ -203,15 +314,25 @@ async fn resolve_dynamic(
             last_used_at: row.as_ref().and_then(|r| r.last_used_at),
             registrations: row.as_ref().map_or(1, |r| r.registrations),
         },
-        logical_id: Some(reg.logical),
+        Some(reg.logical),
         verified,
-    }))
+        secrets,
+    )))
 }
 
-/// Records a successful use of a client (at most once a minute). A dynamic client whose row
-/// was lost gets it back.
+/// Records a successful use of a client (at most once a minute per client and server). A
+/// dynamic client whose row was lost gets it back.
 pub async fn record_use(state: &AppState, env: &EnvHandle, client: &Client, now: i64) {
-    if client.record.last_used_at.is_some_and(|t| now - t < 60) {
+    let last = client.last_use.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < 60 {
+        return;
+    }
+    // One request of the many sharing this cached client writes.
+    if client
+        .last_use
+        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
         return;
     }
     let row_id = client.row_id();

@@ -4,8 +4,9 @@
 //!    render a page that names the redirect URI received, the ones registered and what to do,
 //!    and never redirect (RFC 6749 §4.1.2.1).
 //! 2. Everything else is validated by the protocol core; errors go back to the client.
-//! 3. A pending authorization is stored and the browser goes to login, consent, or straight
-//!    back with a code when the user is signed in and has consented before.
+//! 3. The browser goes straight back with a code when the user is signed in and has consented
+//!    before; otherwise a pending authorization is stored and the browser goes to login or
+//!    consent.
 
 use std::sync::Arc;
 
@@ -22,7 +23,10 @@ use gatehouse_oauth::secret::Secret;
 use gatehouse_oauth::{ErrorCode, OAuthError};
 use gatehouse_store::PendingAuthorizationRecord;
 
-use super::{Loaded, browser_id, current_session, error_redirect, proceed, server_error_page};
+use super::{
+    Step, browser_id, complete, current_session, emit_failure, error_redirect, next_step,
+    redirect as redirect_to, server_error_page,
+};
 use crate::admin::client_has_grant;
 use crate::audit::Ev;
 use crate::clients::known::{self, KnownClient};
@@ -99,6 +103,7 @@ async fn handle(
     params: Params,
     after_post: bool,
 ) -> Response {
+    let env = &s.envs.knowing_resources(env, &params, s.now()).await;
     let cx = Ctx {
         s,
         env,
@@ -155,7 +160,9 @@ async fn handle(
         }
     };
     let resource = &env.resources[valid.resource];
-    // Step 3: remember the request and move the browser on.
+    // Step 3: decide where the browser goes. The request is stored (as a pending
+    // authorization) only if a page must be shown; a signed-in user who consented before gets
+    // the code at once, without the store round trips of a pending authorization.
     let (browser, set_browser) = browser_id(env, headers);
     let handle = crypto::new_secret("");
     let now = s.now();
@@ -178,36 +185,67 @@ async fn handle(
         created_at: now,
         expires_at: now + env.record.settings.pending_ttl.max(600),
     };
-    if let Err(e) = s.store.create_pending(&pending).await {
-        return server_error_page(&internal("storing pending authorization", e));
-    }
-    s.audit
-        .emit(
-            Ev::new(env.id(), &cx.cid, "authorize", s.now_ms())
-                .client(Some(client.id()))
-                .resource(Some(&resource.record.uri))
-                .ip(cx.ip.clone())
-                .data("redirect_uri", redirect.as_str().to_owned())
-                .data("scope", valid.scope.to_string())
-                .data("prompt", valid.prompt.to_param())
-                .data(
-                    "resource_requested",
-                    params.get("resource").unwrap_or_default().to_owned(),
-                )
-                .build(),
-        )
-        .await;
     let session = match current_session(s, env, headers).await {
-        Ok(v) => v.map(|(session, _)| session),
+        Ok(v) => v,
         Err(e) => return server_error_page(&e),
     };
-    let loaded = Loaded {
-        handle: handle.expose().to_owned(),
-        pending,
-        browser,
-        client,
+    let step = match next_step(s, env, &client, &pending, session.as_ref()).await {
+        Ok(step) => step,
+        Err(e) => return server_error_page(&e),
     };
-    let mut resp = proceed(s, env, &loaded, session.as_ref(), after_post).await;
+    let authorize_event = Ev::new(env.id(), &cx.cid, "authorize", s.now_ms())
+        .client(Some(client.id()))
+        .resource(Some(&resource.record.uri))
+        .ip(cx.ip.clone())
+        .data("redirect_uri", redirect.as_str().to_owned())
+        .data("scope", pending.scope.clone())
+        .data("prompt", pending.prompt.clone())
+        .data(
+            "resource_requested",
+            params.get("resource").unwrap_or_default().to_owned(),
+        )
+        .build();
+    let mut resp = match step {
+        Step::Complete { user_id, auth_time } => {
+            s.audit.emit(authorize_event).await;
+            complete(s, env, &pending, &client, &user_id, auth_time, after_post)
+                .await
+                .unwrap_or_else(|e| server_error_page(&e))
+        }
+        Step::Fail(error) => {
+            s.audit.emit(authorize_event).await;
+            emit_failure(s, env, &pending, "authorize", &error).await;
+            error_redirect(
+                env,
+                &client.record,
+                &redirect,
+                pending.state.as_deref(),
+                &error,
+                after_post,
+                false,
+            )
+        }
+        Step::Login | Step::Consent { .. } => {
+            let mut pending = pending;
+            let page = match step {
+                Step::Consent { user_id, auth_time } => {
+                    // Signed in through the session: the consent page needs to know who.
+                    pending.user_id = Some(user_id);
+                    pending.auth_time = Some(auth_time);
+                    "/consent"
+                }
+                _ => "/login",
+            };
+            if let Err(e) = s.store.create_pending(&pending).await {
+                return server_error_page(&internal("storing pending authorization", e));
+            }
+            s.audit.emit(authorize_event).await;
+            redirect_to(
+                &format!("{}?request={}", env.url(page), handle.expose()),
+                after_post,
+            )
+        }
+    };
     if let Some(c) = set_browser {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -217,7 +255,7 @@ async fn handle(
 async fn verify_client_and_redirect(
     cx: &Ctx<'_>,
     params: &Params,
-) -> Result<(Client, VerifiedRedirect), Response> {
+) -> Result<(Arc<Client>, VerifiedRedirect), Response> {
     for name in ["client_id", "redirect_uri"] {
         if params.is_repeated(name) {
             let e =

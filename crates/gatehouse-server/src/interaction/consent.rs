@@ -27,12 +27,12 @@ use crate::state::AppState;
 /// `GET /consent?request=…`
 pub async fn page(
     State(s): State<AppState>,
-    Env(env): Env,
+    Env(mut env): Env,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = Params::parse(q.unwrap_or_default().as_bytes());
-    let loaded = match load_pending(&s, &env, &headers, q.get("request")).await {
+    let loaded = match load_pending(&s, &mut env, &headers, q.get("request")).await {
         Ok(l) => l,
         Err(resp) => return resp,
     };
@@ -110,12 +110,12 @@ fn render(s: &AppState, env: &EnvHandle, l: &Loaded, email: &str) -> Response {
 /// `POST /consent` with `decision=allow` or `decision=deny`.
 pub async fn submit(
     State(s): State<AppState>,
-    Env(env): Env,
+    Env(mut env): Env,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Params::parse(&body);
-    let loaded = match load_pending(&s, &env, &headers, form.get("request")).await {
+    let loaded = match load_pending(&s, &mut env, &headers, form.get("request")).await {
         Ok(l) => l,
         Err(resp) => return resp,
     };

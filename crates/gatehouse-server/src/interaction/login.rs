@@ -22,12 +22,12 @@ use crate::state::AppState;
 /// `GET /login?request=…`
 pub async fn page(
     State(s): State<AppState>,
-    Env(env): Env,
+    Env(mut env): Env,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = Params::parse(q.unwrap_or_default().as_bytes());
-    match load_pending(&s, &env, &headers, q.get("request")).await {
+    match load_pending(&s, &mut env, &headers, q.get("request")).await {
         Ok(loaded) => render(&s, &env, &loaded, StatusCode::OK, "", None),
         Err(resp) => resp,
     }
@@ -59,13 +59,13 @@ fn render(
 /// `POST /login`
 pub async fn submit(
     State(s): State<AppState>,
-    Env(env): Env,
+    Env(mut env): Env,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Params::parse(&body);
-    let loaded = match load_pending(&s, &env, &headers, form.get("request")).await {
+    let loaded = match load_pending(&s, &mut env, &headers, form.get("request")).await {
         Ok(l) => l,
         Err(resp) => return resp,
     };

@@ -18,7 +18,7 @@ use gatehouse_oauth::secret::Secret;
 use gatehouse_oauth::{ErrorCode, OAuthError};
 use gatehouse_store::{
     AuthCodeRecord, ClientKind, ClientRecord, GrantRecord, PendingAuthorizationRecord,
-    SessionRecord, UserRecord,
+    SessionRecord,
 };
 
 use crate::audit::Ev;
@@ -51,31 +51,24 @@ pub fn browser_id(env: &EnvHandle, headers: &HeaderMap) -> (String, Option<Heade
     }
 }
 
-/// The signed-in user of this browser in this environment, if any.
+/// The session of this browser in this environment, if any.
+///
+/// The user is not read: disabling a user or resetting their password ends their sessions,
+/// and the code exchange checks the user again before anything is issued.
 pub async fn current_session(
     state: &AppState,
     env: &EnvHandle,
     headers: &HeaderMap,
-) -> Result<Option<(SessionRecord, UserRecord)>, OAuthError> {
+) -> Result<Option<SessionRecord>, OAuthError> {
     let Some(value) = cookie(headers, &session_cookie(env)) else {
         return Ok(None);
     };
     let hash = Secret::presented(&value).hash();
-    let now = state.now();
-    let Some(session) = state
+    state
         .store
-        .get_session(env.id(), &hash, now)
+        .get_session(env.id(), &hash, state.now())
         .await
-        .map_err(|e| internal("session lookup", e))?
-    else {
-        return Ok(None);
-    };
-    let user = state
-        .store
-        .get_user(env.id(), &session.user_id)
-        .await
-        .map_err(|e| internal("user lookup", e))?;
-    Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
+        .map_err(|e| internal("session lookup", e))
 }
 
 /// A pending authorization loaded for a page, checked against the browser.
@@ -87,13 +80,15 @@ pub struct Loaded {
     /// The browser-binding value.
     pub browser: String,
     /// The client.
-    pub client: Client,
+    pub client: Arc<Client>,
 }
 
 /// Loads the pending authorization named by `request`, or renders why it cannot continue.
+/// `env` is reloaded if the request names an MCP server this node has not loaded yet (the
+/// authorization may have started at another node just after the server was added).
 pub async fn load_pending(
     state: &AppState,
-    env: &EnvHandle,
+    env: &mut Arc<EnvHandle>,
     headers: &HeaderMap,
     handle: Option<&str>,
 ) -> Result<Loaded, Response> {
@@ -110,6 +105,9 @@ pub async fn load_pending(
         }
         Err(e) => return Err(server_error_page(&internal("pending lookup", e))),
     };
+    if env.resource_by_id(&pending.resource_id).is_none() {
+        *env = state.envs.latest(env, state.now()).await;
+    }
     let browser = cookie(headers, &env.cookie_name(BROWSER_COOKIE)).unwrap_or_default();
     if !pending.browser_hash.matches(&browser) {
         return Err(ErrorPage {
@@ -339,11 +337,6 @@ pub async fn complete(
         revoked_at: None,
         revoked_reason: None,
     };
-    state
-        .store
-        .create_grant(&grant)
-        .await
-        .map_err(|e| internal("creating grant", e))?;
     let code = crypto::new_secret("ghc_code_");
     let record = AuthCodeRecord {
         hash: code.hash(),
@@ -361,11 +354,12 @@ pub async fn complete(
         expires_at: now + env.record.settings.code_ttl,
         consumed_at: None,
     };
+    // The grant and its code in one transaction.
     state
         .store
-        .create_code(&record)
+        .create_grant_with_code(&grant, &record)
         .await
-        .map_err(|e| internal("creating code", e))?;
+        .map_err(|e| internal("creating grant and code", e))?;
     let resource = env
         .resource_by_id(&p.resource_id)
         .map(|r| r.record.uri.clone());

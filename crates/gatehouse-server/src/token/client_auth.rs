@@ -1,6 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3.1; RFC 7521/7523 `private_key_jwt`; RFC 7591 `token_endpoint_auth_method`).
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use gatehouse_oauth::OAuthError;
@@ -8,9 +10,8 @@ use gatehouse_oauth::client::AuthMethod;
 use gatehouse_oauth::jose;
 use gatehouse_oauth::params::Params;
 use gatehouse_oauth::secret::b64url_decode;
-use gatehouse_store::ClientKind;
 
-use crate::clients::{self, Client, dcr};
+use crate::clients::{self, Client};
 use crate::env::EnvHandle;
 use crate::respond::{JsonError, internal};
 use crate::state::AppState;
@@ -25,7 +26,7 @@ const SKEW: i64 = 60;
 /// An authenticated (or, for public clients, identified) client.
 pub struct Authenticated {
     /// The client.
-    pub client: Client,
+    pub client: Arc<Client>,
     /// How it authenticated.
     pub method: AuthMethod,
 }
@@ -202,7 +203,9 @@ pub async fn authenticate(
                     "client authentication failed: this client must send its client secret",
                 )));
             };
-            if !secret_matches(state, env, &client, secret).await? {
+            // Dynamic clients' secrets are derived from their id, pre-registered clients'
+            // are stored; both are held as SHA-256 hashes with the cached client.
+            if !client.secrets.matches(secret, state.now()) {
                 return Err(fail(OAuthError::invalid_client(
                     "client authentication failed: wrong client secret",
                 )));
@@ -229,38 +232,6 @@ pub async fn authenticate(
         (m, _) => m,
     };
     Ok(Authenticated { client, method })
-}
-
-async fn secret_matches(
-    state: &AppState,
-    env: &EnvHandle,
-    client: &Client,
-    secret: &str,
-) -> Result<bool, JsonError> {
-    if client.record.kind == ClientKind::Dynamic {
-        // Derived from the client_id, never stored (see clients::dcr).
-        let expected = dcr::secret(&state.master, env.id(), client.id());
-        return Ok(aws_lc_rs::constant_time::verify_slices_are_equal(
-            expected.expose().as_bytes(),
-            secret.as_bytes(),
-        )
-        .is_ok());
-    }
-    let secrets = state
-        .store
-        .client_secrets(env.id(), client.id())
-        .await
-        .map_err(|e| JsonError::from(internal("client secret lookup", e)))?;
-    let now = state.now();
-    let mut ok = false;
-    for s in secrets
-        .iter()
-        .filter(|s| s.expires_at.is_none_or(|e| e > now))
-    {
-        // Check every secret so timing does not reveal which one matched.
-        ok |= s.hash.matches(secret);
-    }
-    Ok(ok)
 }
 
 /// RFC 7523 §3: signed by one of the client's keys; `iss` and `sub` are the client; `aud`

@@ -100,6 +100,20 @@ pub async fn handle(
     }
 }
 
+/// Whether a `Content-Type` says form. A list is accepted if form is in it: MCP Inspector 1.0
+/// sends `application/json, application/x-www-form-urlencoded` with a form body when it
+/// refreshes, and refusing it would log its users out for a header quirk.
+fn is_form(content_type: &str) -> bool {
+    content_type.split(',').any(|media| {
+        media
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 async fn run(
     s: &AppState,
     env: &Arc<EnvHandle>,
@@ -120,10 +134,7 @@ async fn run(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !form_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
+    if !is_form(form_type) {
         return Err(OAuthError::invalid_request(
             "the token request must be application/x-www-form-urlencoded",
         )
@@ -183,7 +194,9 @@ async fn run(
         )
         .into());
     }
-    // 6. The grant decides.
+    // 6. The grant decides (on the environment as the store has it, if the request names an
+    //    MCP server this node has not loaded yet).
+    let env = &s.envs.knowing_resources(env, &params, s.now()).await;
     let cx = grants::GrantCx {
         s,
         env,
@@ -204,4 +217,29 @@ async fn run(
     // would serialise the endpoint on the database's single writer.
     crate::clients::record_use(s, env, &authed.client, cx.now).await;
     Ok(json_no_store(StatusCode::OK, &issued))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_form;
+
+    #[test]
+    fn form_content_types() {
+        for ok in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+            "application/json, application/x-www-form-urlencoded",
+        ] {
+            assert!(is_form(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "application/json",
+            "application/x-www-form-urlencoded-not",
+            "text/plain; note=application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ] {
+            assert!(!is_form(bad), "{bad}");
+        }
+    }
 }

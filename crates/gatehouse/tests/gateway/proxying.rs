@@ -166,3 +166,111 @@ async fn upstream_down_is_502_and_upstream_silent_is_504_naming_the_upstream() {
     upstream.release();
     silent.proc.terminate().await;
 }
+
+/// One HTTP/1.1 exchange on `conn`: the status line, the headers (lower-cased names) and
+/// the body (responses here carry `Content-Length`). The request's body, if any, is written
+/// a moment after its head, as clients that write them separately do: a server that answers
+/// without reading it would otherwise find it already buffered.
+async fn exchange(
+    conn: &mut tokio::net::TcpStream,
+    head: &str,
+    body: &str,
+) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(head.as_bytes()).await.expect("head written");
+    if !body.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // A server that already answered may have closed: the response decides.
+        let _ = conn.write_all(body.as_bytes()).await;
+    }
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.expect("response read");
+        assert!(n > 0, "the gateway closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("content-length");
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.expect("body read");
+        assert!(n > 0, "the gateway closed the connection mid-body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (status, headers, body)
+}
+
+/// A client that POSTs without a token, gets 401 and reuses the connection for the metadata
+/// (what every MCP client does first) must find the connection open: the gateway reads the
+/// refused request's body rather than leave it unread. A body too large to drain gets
+/// `Connection: close`, so the client knows not to reuse the connection.
+#[tokio::test]
+async fn refusals_keep_the_connection_for_the_next_request() {
+    let app = TestApp::spawn().await;
+    let upstream = Upstream::spawn().await;
+    let proxy = proxy(
+        &app,
+        &["dev"],
+        &app.issuer("dev"),
+        &["--upstream", &upstream.url],
+        &[],
+    )
+    .await;
+    let host = proxy.origin.trim_start_matches("http://");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    let post = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+    for _ in 0..20 {
+        let (status, headers, _) = exchange(&mut conn, &post, body).await;
+        assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+        assert!(
+            !headers
+                .iter()
+                .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+            "{headers:?}"
+        );
+    }
+    let get =
+        format!("GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let (status, _, metadata) = exchange(&mut conn, &get, "").await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata).unwrap();
+    assert_eq!(metadata["resource"], proxy.resource);
+
+    // Too large to drain: answered all the same, and the connection is said to close.
+    let big = "x".repeat(256 * 1024);
+    let post = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        big.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+    let (status, headers, _) = exchange(&mut conn, &post, &big).await;
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+        "{headers:?}"
+    );
+    proxy.proc.terminate().await;
+}

@@ -7,6 +7,7 @@ mod harness;
 mod admin_api;
 mod audit;
 mod authorize;
+mod caches;
 mod cimd;
 mod cli;
 mod cors;

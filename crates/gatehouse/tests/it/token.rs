@@ -415,6 +415,39 @@ async fn token_requests_must_be_form_posts_without_query_parameters() {
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// MCP Inspector 1.0 refreshes with `Content-Type: application/json,
+/// application/x-www-form-urlencoded` and a form body: form is in the list, so it is a form.
+#[tokio::test]
+async fn a_content_type_list_naming_form_is_a_form_post() {
+    let (app, client) = setup().await;
+    let p = pkce_pair();
+    let req = AuthRequest::new(&client, CB, &p).scope("todo:read");
+    let (_, code) = app.code_flow("dev", &req).await;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+            ("client_id", client.as_str()),
+            ("code_verifier", p.verifier.as_str()),
+        ])
+        .finish();
+    let resp = app
+        .http
+        .post(format!("{}/token", app.base))
+        .header(
+            header::CONTENT_TYPE,
+            "application/json, application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = crate::harness::split(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
+}
+
 #[tokio::test]
 async fn confidential_client_authentication_methods() {
     let app = TestApp::spawn().await;

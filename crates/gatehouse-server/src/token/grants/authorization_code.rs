@@ -88,13 +88,13 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
             "code_verifier does not match the code_challenge",
         ));
     }
-    let resource = cx
-        .env
-        .resource_by_id(&record.resource_id)
-        .cloned()
-        .ok_or_else(|| {
-            OAuthError::invalid_grant("the MCP server of this authorization no longer exists")
-        })?;
+    let resource =
+        cx.s.envs
+            .resource(cx.env, &record.resource_id, cx.now)
+            .await
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("the MCP server of this authorization no longer exists")
+            })?;
     check_resource_matches(cx.params, &resource)?;
     let grant = grant
         .filter(|g| g.revoked_at.is_none())

@@ -23,15 +23,11 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
     let store = &cx.s.store;
     let hash = Secret::presented(presented).hash();
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-    let record = store
-        .get_refresh(env_id, &hash)
+    // The token and its grant in one query.
+    let (record, grant) = store
+        .get_refresh_with_grant(env_id, &hash)
         .await
         .map_err(|e| internal("refresh token lookup", e))?
-        .ok_or_else(invalid)?;
-    let grant = store
-        .get_grant(env_id, &record.grant_id)
-        .await
-        .map_err(|e| internal("grant lookup", e))?
         .ok_or_else(invalid)?;
     trace.correlation_id = Some(grant.correlation_id.clone());
     trace.user_id = Some(grant.user_id.clone());
@@ -47,11 +43,11 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
     if let Some(reason) = &grant.revoked_reason {
         return Err(invalid().with_detail(format!("grant {} revoked: {reason}", grant.id)));
     }
-    let resource = cx
-        .env
-        .resource_by_id(&grant.resource_id)
-        .cloned()
-        .ok_or_else(|| invalid().with_detail("MCP server deleted"))?;
+    let resource =
+        cx.s.envs
+            .resource(cx.env, &grant.resource_id, cx.now)
+            .await
+            .ok_or_else(|| invalid().with_detail("MCP server deleted"))?;
     check_resource_matches(cx.params, &resource)?;
     // RFC 6749 §6: a narrower scope may be asked for this access token; the refresh token
     // keeps the original scope.
