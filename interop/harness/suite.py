@@ -917,18 +917,24 @@ class InspectorWeb(Scenario):
             rec.ok(ev(evs, "refresh", client=st["client_id"]), "log: refresh_token grant from the page")
             rec.refresh = "yes"
         else:
-            # Inspector 1.0.3's page merges its transport's `Content-Type: application/json` with
-            # the token request's own header (createFetchWithInit spreads two header objects whose
-            # keys differ in case), so the browser sends both values. Gatehouse requires a form body.
+            # Inspector 1.0.3 (direct mode) copies the access token into its transport's fixed
+            # request headers when it connects; the SDK lets those override the token it reads
+            # after a refresh, so the page refreshes (Gatehouse answers 200 and rotates) and then
+            # sends the expired token again. Its refresh request also says `Content-Type:
+            # application/json, application/x-www-form-urlencoded` (two header objects merged),
+            # which Gatehouse accepts as a form.
+            refreshed = ev(evs, "refresh", client=st["client_id"])
             ct = refreshes[0].get("content_type") or ""
-            failed = [e for e in ev(evs, "token", "failure") if e.get("error") == "invalid_request"]
-            rec.ok("," in ct and "application/x-www-form-urlencoded" in ct and failed,
-                   "client limitation: the page's refresh request had Content-Type "
-                   f"{ct!r}; Gatehouse answered 400 invalid_request", [(e.get("error"), e.get("error_detail")) for e in failed])
-            rec.note(f"Inspector 1.0.3 (direct mode) refresh request Content-Type is {ct!r} (two values merged by the "
-                     "SDK's createFetchWithInit); Gatehouse refuses it as not application/x-www-form-urlencoded and the tool "
-                     "call fails. Client bug.")
-            rec.refresh = "no (client bug: refresh sent with Content-Type 'application/json, application/x-www-form-urlencoded')"
+            stale = [e for e in ev(evs, "gateway", "failure") if e.get("error") == "invalid_token"]
+            rec.ok(refreshed, f"log: the page's refresh (Content-Type {ct!r}) succeeded at Gatehouse",
+                   [(e.get("event"), e.get("outcome"), e.get("error")) for e in evs])
+            rec.ok(refreshed and stale and stale[-1]["at_ms"] > refreshed[0]["at_ms"],
+                   "client limitation: after its successful refresh the page sent the expired access token again",
+                   [(e.get("error"), e.get("error_detail")) for e in stale])
+            rec.note("Inspector 1.0.3 (direct mode) puts the access token it connected with in the transport's fixed "
+                     "headers, which override the refreshed token: after a successful refresh the tool call still "
+                     "sends the expired token and fails until the user reconnects. Client bug, not Gatehouse.")
+            rec.refresh = "no (client bug: refreshes, then keeps sending the token it connected with)"
         rec.revoke = "not supported by the client"
 
     def cleanup(self, st):

@@ -636,12 +636,17 @@ pub(crate) fn run(a: &ReportArgs) -> Result<()> {
 /// The plots directory relative to the markdown file's directory (with a trailing slash).
 fn rel_dir(md: &Path, plots: &Path) -> String {
     let base = md.parent().unwrap_or(Path::new("."));
+    let _ = std::fs::create_dir_all(plots);
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let (b, p) = (abs(base), abs(plots));
-    match p.strip_prefix(&b) {
+    // As given first (both under the repository as bench/run passes them), then resolved.
+    let within = plots
+        .strip_prefix(base)
+        .map(Path::to_path_buf)
+        .or_else(|_| abs(plots).strip_prefix(abs(base)).map(Path::to_path_buf));
+    match within {
         Ok(r) if r.as_os_str().is_empty() => String::new(),
         Ok(r) => format!("{}/", r.display()),
-        Err(_) => format!("{}/", p.display()),
+        Err(_) => format!("{}/", abs(plots).display()),
     }
 }
 
