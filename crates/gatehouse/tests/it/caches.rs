@@ -10,7 +10,7 @@ use gatehouse_store::{ClientKind, ClientRecord, ClientSecretRecord};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{AuthRequest, TestApp, pkce_pair};
+use crate::harness::TestApp;
 
 const MCP: &str = "http://127.0.0.1:3000/mcp";
 const CB: &str = "http://127.0.0.1:8765/callback";
@@ -218,21 +218,7 @@ async fn a_verified_access_token_is_inactive_as_soon_as_it_or_its_grant_is_revok
         .unwrap();
     assert!(!introspect(at).await, "a revoked jti is seen at once");
     // A user token: its grant (consent) revoked in the store.
-    let p = pkce_pair();
-    let (_, code) = app
-        .code_flow("dev", &AuthRequest::new(&client, CB, &p).scope("todo:read"))
-        .await;
-    let (_, _, tokens) = app
-        .token(
-            "dev",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", &client),
-                ("code_verifier", &p.verifier),
-            ],
-        )
-        .await;
+    let tokens = app.user_tokens("dev", &client, CB, "todo:read").await;
     let at = tokens["access_token"].as_str().unwrap();
     assert!(introspect(at).await);
     assert!(introspect(at).await, "the cached answer");

@@ -301,6 +301,28 @@ impl TestApp {
         let code = cb.get("code").cloned().expect("code in callback");
         (b, code)
     }
+
+    /// A whole code flow for the public `client` at `redirect`, then the code exchange: the
+    /// token response.
+    pub async fn user_tokens(&self, env: &str, client: &str, redirect: &str, scope: &str) -> Value {
+        let p = pkce_pair();
+        let (_, code) = self
+            .code_flow(env, &AuthRequest::new(client, redirect, &p).scope(scope))
+            .await;
+        let (status, _, tokens) = self
+            .token(
+                env,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("client_id", client),
+                    ("code_verifier", &p.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens
+    }
 }
 
 pub type HeaderMapOwned = reqwest::header::HeaderMap;
