@@ -34,7 +34,8 @@ impl Front {
     }
 
     /// Answers the requests that need no token: the metadata documents, anything else under
-    /// `/.well-known/` (404, after the `Origin` check), and CORS preflights.
+    /// `/.well-known/` (404 after the `Origin` check, with CORS headers for an allowed origin),
+    /// and CORS preflights.
     pub(crate) async fn public(
         &self,
         method: &Method,
@@ -48,13 +49,21 @@ impl Front {
         if let Some(doc) = self.guard.public_document(method, uri).await {
             return Some(doc.map(GatewayBody::full));
         }
-        if let Err(r) = self.guard.check_origin(headers) {
-            return Some(self.guard.respond(&r).map(GatewayBody::full));
-        }
+        let cors = match self.origin(headers) {
+            Ok(cors) => cors,
+            Err(r) => return Some(self.guard.respond(&r).map(GatewayBody::full)),
+        };
         if method == Method::OPTIONS {
             return Some(self.guard.preflight(headers).map(GatewayBody::full));
         }
-        Some(GatewayError::NoRoute(uri.path().to_owned()).respond())
+        // Readable by an allowed origin: MCP Inspector probes the 2025-03-26 fallback
+        // (`/.well-known/oauth-authorization-server` at the MCP server's origin), and an
+        // unreadable 404 shows as a CORS error in its console.
+        let mut resp = GatewayError::NoRoute(uri.path().to_owned()).respond();
+        if let Some(cors) = cors {
+            cors.apply(&self.guard, resp.headers_mut());
+        }
+        Some(resp)
     }
 
     /// The `Origin` check of a request: `Ok(None)` without `Origin` (not a browser),

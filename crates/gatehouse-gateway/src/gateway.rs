@@ -157,7 +157,12 @@ impl Gateway {
             return after_unread(resp, body, version).await;
         }
         let Some(rest) = self.rest_of(parts.uri.path()) else {
-            let resp = GatewayError::NoRoute(parts.uri.path().to_owned()).respond();
+            tracing::debug!(path = parts.uri.path(), method = %parts.method, "no route");
+            let mut resp = GatewayError::NoRoute(parts.uri.path().to_owned()).respond();
+            // Readable by an allowed browser origin, like the 404s under /.well-known/.
+            if let Ok(Some(cors)) = inner.front.origin(&parts.headers) {
+                cors.apply(&inner.guard, resp.headers_mut());
+            }
             return after_unread(resp, body, version).await;
         };
         let rest = rest.to_owned();

@@ -89,5 +89,37 @@ async fn cors_preflight_from_inspector_succeeds_without_a_token_and_exposes_the_
         .unwrap();
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
     assert!(evil.headers().get("access-control-allow-origin").is_none());
+
+    // The 2025-03-26 fallback probe at the MCP server's origin: a 404 the page can read
+    // (no CORS error in Inspector's console); a foreign origin is refused as everywhere.
+    let probe = format!("{}/.well-known/oauth-authorization-server", proxy.origin);
+    let elsewhere = format!("{}/not-mcp", proxy.origin);
+    for (probe, origin, status, readable) in [
+        (&probe, INSPECTOR, StatusCode::NOT_FOUND, true),
+        (&probe, "https://evil.example", StatusCode::FORBIDDEN, false),
+        (&elsewhere, INSPECTOR, StatusCode::NOT_FOUND, true),
+        (
+            &elsewhere,
+            "https://evil.example",
+            StatusCode::NOT_FOUND,
+            false,
+        ),
+    ] {
+        let resp = app
+            .http
+            .get(probe)
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{probe} {origin}");
+        assert_eq!(
+            resp.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            readable.then(|| origin.to_owned()),
+            "{probe} {origin}"
+        );
+    }
     proxy.proc.terminate().await;
 }
