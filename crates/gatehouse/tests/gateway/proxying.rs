@@ -5,11 +5,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::TestApp;
-use crate::support::{free_port, machine_token, proxy};
+use crate::support::{Proxy, free_port, machine_token, proxy};
 use crate::upstream::Upstream;
 
-#[tokio::test]
-async fn sse_first_event_arrives_before_the_upstream_finishes() {
+/// Gatehouse, the test's upstream, and `gatehouse proxy` in front of it for `dev`.
+async fn proxied() -> (TestApp, Upstream, Proxy) {
     let app = TestApp::spawn().await;
     let upstream = Upstream::spawn().await;
     let proxy = proxy(
@@ -20,6 +20,12 @@ async fn sse_first_event_arrives_before_the_upstream_finishes() {
         &[],
     )
     .await;
+    (app, upstream, proxy)
+}
+
+#[tokio::test]
+async fn sse_first_event_arrives_before_the_upstream_finishes() {
+    let (app, upstream, proxy) = proxied().await;
     let (token, _) = machine_token(&app, "dev", &proxy.resource, "todo:read").await;
     let mut resp = app
         .http
@@ -54,16 +60,7 @@ async fn sse_first_event_arrives_before_the_upstream_finishes() {
 
 #[tokio::test]
 async fn upstream_sees_the_verified_identity_and_never_the_token_or_spoofed_headers() {
-    let app = TestApp::spawn().await;
-    let upstream = Upstream::spawn().await;
-    let proxy = proxy(
-        &app,
-        &["dev"],
-        &app.issuer("dev"),
-        &["--upstream", &upstream.url],
-        &[],
-    )
-    .await;
+    let (app, upstream, proxy) = proxied().await;
     let (token, client_id) = machine_token(&app, "dev", &proxy.resource, "todo:read").await;
     let resp = app
         .http
@@ -221,16 +218,7 @@ async fn exchange(
 /// `Connection: close`, so the client knows not to reuse the connection.
 #[tokio::test]
 async fn refusals_keep_the_connection_for_the_next_request() {
-    let app = TestApp::spawn().await;
-    let upstream = Upstream::spawn().await;
-    let proxy = proxy(
-        &app,
-        &["dev"],
-        &app.issuer("dev"),
-        &["--upstream", &upstream.url],
-        &[],
-    )
-    .await;
+    let (_app, _upstream, proxy) = proxied().await;
     let host = proxy.origin.trim_start_matches("http://");
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
     let post = format!(
