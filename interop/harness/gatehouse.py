@@ -25,7 +25,10 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. With SO_REUSEADDR, as Node and Rust
+    servers bind: connections of a finished run in TIME_WAIT do not hold the port."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

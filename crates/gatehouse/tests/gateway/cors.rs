@@ -90,12 +90,13 @@ async fn cors_preflight_from_inspector_succeeds_without_a_token_and_exposes_the_
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 
-    // The 2025-03-26 fallback probe at the MCP server's origin: a 404 the page can read
-    // (no CORS error in Inspector's console); a foreign origin is refused as everywhere.
+    // Under /.well-known/ (Inspector's 2025-03-26 fallback probe) a 404 without CORS headers
+    // (see `Front::public`); elsewhere a 404 an allowed origin can read. A foreign origin
+    // never gets CORS headers.
     let probe = format!("{}/.well-known/oauth-authorization-server", proxy.origin);
     let elsewhere = format!("{}/not-mcp", proxy.origin);
     for (probe, origin, status, readable) in [
-        (&probe, INSPECTOR, StatusCode::NOT_FOUND, true),
+        (&probe, INSPECTOR, StatusCode::NOT_FOUND, false),
         (&probe, "https://evil.example", StatusCode::FORBIDDEN, false),
         (&elsewhere, INSPECTOR, StatusCode::NOT_FOUND, true),
         (
