@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
-use crate::sql::{hash_col, json_col, parsed_col, to_json};
+use crate::sql::{cached_exec, cached_row, hash_col, json_col, parsed_col, to_json};
 
 const COLUMNS: &str =
     "env_id, client_id, kind, metadata, created_at, disabled, last_used_at, registrations";
@@ -37,7 +37,8 @@ fn secret_row(row: &Row<'_>) -> rusqlite::Result<ClientSecretRecord> {
 }
 
 fn insert_secret(tx: &Transaction<'_>, s: &ClientSecretRecord) -> DbResult<()> {
-    tx.execute(
+    cached_exec(
+        tx,
         "INSERT INTO client_secrets (env_id, client_id, hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -66,7 +67,8 @@ fn insert_client(
             c.client_id, s.client_id, s.env_id
         )));
     }
-    tx.execute(
+    cached_exec(
+        tx,
         &format!("INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             c.env_id,
@@ -101,9 +103,7 @@ impl ClientStore for SqliteStore {
             .read(move |conn| {
                 let sql =
                     format!("SELECT {COLUMNS} FROM clients WHERE env_id = ?1 AND client_id = ?2");
-                Ok(conn
-                    .query_row(&sql, [&env_id, &client_id], client_row)
-                    .optional()?)
+                Ok(cached_row(conn, &sql, [&env_id, &client_id], client_row).optional()?)
             })
             .await
     }
@@ -144,14 +144,14 @@ impl ClientStore for SqliteStore {
         let s = s.clone();
         self.pool
             .write(move |tx| {
-                let exists = tx
-                    .query_row(
-                        "SELECT 1 FROM clients WHERE env_id = ?1 AND client_id = ?2",
-                        [&s.env_id, &s.client_id],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
+                let exists = cached_row(
+                    tx,
+                    "SELECT 1 FROM clients WHERE env_id = ?1 AND client_id = ?2",
+                    [&s.env_id, &s.client_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
                 if exists {
                     insert_secret(tx, &s)?;
                 }
@@ -169,7 +169,8 @@ impl ClientStore for SqliteStore {
         let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "UPDATE clients SET disabled = ?3 WHERE env_id = ?1 AND client_id = ?2",
                     params![env_id, client_id, disabled],
                 )?;
@@ -187,7 +188,8 @@ impl ClientStore for SqliteStore {
         let (env_id, client_id) = (env_id.to_owned(), client_id.to_owned());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "UPDATE clients SET last_used_at = ?3 WHERE env_id = ?1 AND client_id = ?2",
                     params![env_id, client_id, now],
                 )?;
@@ -200,7 +202,8 @@ impl ClientStore for SqliteStore {
         let c = c.clone();
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(
+                    tx,
                     &format!(
                         "INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
                          ON CONFLICT (client_id) DO UPDATE
@@ -219,7 +222,7 @@ impl ClientStore for SqliteStore {
                 )?;
                 let sql =
                     format!("SELECT {COLUMNS} FROM clients WHERE env_id = ?1 AND client_id = ?2");
-                tx.query_row(&sql, [&c.env_id, &c.client_id], client_row)
+                cached_row(tx, &sql, [&c.env_id, &c.client_id], client_row)
                     .optional()?
                     .ok_or_else(|| {
                         other(format!(
@@ -235,7 +238,8 @@ impl ClientStore for SqliteStore {
         let c = c.clone();
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     &format!(
                         "INSERT INTO clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT (client_id) DO UPDATE SET metadata = excluded.metadata
@@ -268,7 +272,7 @@ impl ClientStore for SqliteStore {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(tx,
                     "DELETE FROM clients WHERE rowid IN (
                          SELECT rowid FROM clients
                          WHERE env_id = ?1 AND kind = 'dynamic' AND last_used_at IS NULL AND disabled = 0
@@ -291,7 +295,8 @@ impl ClientStore for SqliteStore {
         let (env_id, client_id, keep) = (env_id.to_owned(), client_id.to_owned(), keep.clone());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "UPDATE client_secrets SET expires_at = ?4
                      WHERE env_id = ?1 AND client_id = ?2 AND hash <> ?3
                        AND (expires_at IS NULL OR expires_at > ?4)",
@@ -307,7 +312,8 @@ impl ClientStore for SqliteStore {
         self.pool
             .write(move |tx| {
                 // client_secrets rows go with it (ON DELETE CASCADE).
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "DELETE FROM clients WHERE env_id = ?1 AND client_id = ?2",
                     [&env_id, &client_id],
                 )?;

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
-use crate::sql::Filter;
+use crate::sql::{Filter, cached_exec, cached_row};
 use crate::tokens::insert_code;
 
 const CONSENT_COLUMNS: &str =
@@ -51,8 +51,11 @@ pub(crate) fn grant_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<GrantRe
 }
 
 fn insert_grant(tx: &Transaction<'_>, g: &GrantRecord) -> DbResult<()> {
-    tx.execute(
-        &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+    cached_exec(
+        tx,
+        &format!(
+            "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
         params![
             g.id,
             g.env_id,
@@ -95,23 +98,25 @@ pub(crate) fn revoke_family(
     reason: &str,
     now: Timestamp,
 ) -> DbResult<bool> {
-    let exists = tx
-        .query_row(
-            "SELECT 1 FROM grants WHERE env_id = ?1 AND id = ?2",
-            [env_id, id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
+    let exists = cached_row(
+        tx,
+        "SELECT 1 FROM grants WHERE env_id = ?1 AND id = ?2",
+        [env_id, id],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some();
     if !exists {
         return Ok(false);
     }
-    tx.execute(
+    cached_exec(
+        tx,
         "UPDATE grants SET revoked_at = ?3, revoked_reason = ?4
          WHERE env_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![env_id, id, now, reason],
     )?;
-    tx.execute(
+    cached_exec(
+        tx,
         "UPDATE refresh_tokens SET revoked_at = ?3
          WHERE grant_id = ?2 AND env_id = ?1 AND revoked_at IS NULL",
         params![env_id, id, now],
@@ -123,7 +128,8 @@ pub(crate) fn revoke_family(
 /// resource with their refresh tokens, in the caller's transaction.
 fn revoke_consent_tx(tx: &Transaction<'_>, key: &[String; 4], now: Timestamp) -> DbResult<bool> {
     let [env_id, user_id, client_id, resource_id] = key;
-    let existed = tx.execute(
+    let existed = cached_exec(
+        tx,
         "DELETE FROM consents WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4",
         [env_id, user_id, client_id, resource_id],
     )? > 0;
@@ -159,7 +165,7 @@ impl GrantStore for SqliteStore {
                     "SELECT {CONSENT_COLUMNS} FROM consents
                      WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4"
                 );
-                Ok(conn.query_row(&sql, key, consent_row).optional()?)
+                Ok(cached_row(conn, &sql, key, consent_row).optional()?)
             })
             .await
     }
@@ -168,7 +174,7 @@ impl GrantStore for SqliteStore {
         let c = c.clone();
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(tx,
                     &format!(
                         "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                          ON CONFLICT (env_id, user_id, client_id, resource_id)
@@ -235,7 +241,7 @@ impl GrantStore for SqliteStore {
             .read(move |conn| {
                 let sql =
                     format!("SELECT {GRANT_COLUMNS} FROM grants WHERE env_id = ?1 AND id = ?2");
-                Ok(conn.query_row(&sql, [env_id, id], grant_row).optional()?)
+                Ok(cached_row(conn, &sql, [env_id, id], grant_row).optional()?)
             })
             .await
     }

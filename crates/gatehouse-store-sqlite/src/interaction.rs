@@ -7,7 +7,7 @@ use gatehouse_store::{
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::SqliteStore;
-use crate::sql::hash_col;
+use crate::sql::{cached_exec, cached_row, hash_col};
 
 const SESSION_COLUMNS: &str = "hash, env_id, user_id, auth_time, expires_at";
 
@@ -53,7 +53,8 @@ impl InteractionStore for SqliteStore {
         let s = s.clone();
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(
+                    tx,
                     &format!(
                         "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
                     ),
@@ -83,9 +84,10 @@ impl InteractionStore for SqliteStore {
                     "SELECT {SESSION_COLUMNS} FROM sessions
                      WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?3"
                 );
-                Ok(conn
-                    .query_row(&sql, params![hash.as_str(), env_id, now], session_row)
-                    .optional()?)
+                Ok(
+                    cached_row(conn, &sql, params![hash.as_str(), env_id, now], session_row)
+                        .optional()?,
+                )
             })
             .await
     }
@@ -94,7 +96,8 @@ impl InteractionStore for SqliteStore {
         let (env_id, hash) = (env_id.to_owned(), hash.clone());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "DELETE FROM sessions WHERE hash = ?1 AND env_id = ?2",
                     params![hash.as_str(), env_id],
                 )?;
@@ -107,7 +110,7 @@ impl InteractionStore for SqliteStore {
         let p = p.clone();
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(tx,
                     &format!(
                         "INSERT INTO pending_authorizations ({PENDING_COLUMNS})
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
@@ -150,9 +153,10 @@ impl InteractionStore for SqliteStore {
                     "SELECT {PENDING_COLUMNS} FROM pending_authorizations
                      WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?3"
                 );
-                Ok(conn
-                    .query_row(&sql, params![hash.as_str(), env_id, now], pending_row)
-                    .optional()?)
+                Ok(
+                    cached_row(conn, &sql, params![hash.as_str(), env_id, now], pending_row)
+                        .optional()?,
+                )
             })
             .await
     }
@@ -182,7 +186,8 @@ impl InteractionStore for SqliteStore {
         let (env_id, user_id) = (env_id.to_owned(), user_id.to_owned());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "DELETE FROM sessions WHERE env_id = ?1 AND user_id = ?2",
                     [&env_id, &user_id],
                 )?;
@@ -202,7 +207,8 @@ impl InteractionStore for SqliteStore {
         let (env_id, hash, user_id) = (env_id.to_owned(), hash.clone(), user_id.to_owned());
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "UPDATE pending_authorizations SET user_id = ?3, auth_time = ?4
                      WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?5",
                     params![hash.as_str(), env_id, user_id, auth_time, now],
@@ -227,9 +233,10 @@ impl InteractionStore for SqliteStore {
                      WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?3
                      RETURNING {PENDING_COLUMNS}"
                 );
-                Ok(tx
-                    .query_row(&sql, params![hash.as_str(), env_id, now], pending_row)
-                    .optional()?)
+                Ok(
+                    cached_row(tx, &sql, params![hash.as_str(), env_id, now], pending_row)
+                        .optional()?,
+                )
             })
             .await
     }

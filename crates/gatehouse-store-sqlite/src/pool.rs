@@ -69,6 +69,9 @@ const GROUP: usize = 32;
 /// of codes, tokens and the log) across writes.
 const WRITER_CACHE_KIB: i64 = 16_000;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 /// Page cache of each reader connection, KiB. A reader's cache is emptied whenever another
 /// connection has committed, so under steady writes it mostly holds WAL pages.
 const READER_CACHE_KIB: i64 = 8_000;
@@ -440,6 +443,9 @@ fn connect(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Hot statements go through `prepare_cached` (`sql::cached_row`); the default 16 would
+    // evict some of them on the writer, which runs every kind of write.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)

@@ -1,12 +1,32 @@
 //! Small helpers shared by the aggregate modules: column decoding and dynamic filters.
 
 use gatehouse_store::SecretHash;
-use rusqlite::Row;
 use rusqlite::types::{Type, Value};
+use rusqlite::{Connection, Params, Row};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DbResult, other};
+
+/// `query_row` through the connection's statement cache: a statement on a hot path (the
+/// token, refresh and authorization queries) is parsed once per connection, not per call.
+pub(crate) fn cached_row<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// `execute` through the connection's statement cache (see [`cached_row`]).
+pub(crate) fn cached_exec<P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
 
 /// Decodes a TEXT JSON column; a document that does not parse makes the row `Corrupt`.
 pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {

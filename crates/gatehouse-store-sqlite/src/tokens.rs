@@ -13,7 +13,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
 use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
-use crate::sql::{hash_col, opt_hash_col};
+use crate::sql::{cached_exec, cached_row, hash_col, opt_hash_col};
 
 const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, code_challenge, \
      resource_id, scope, nonce, auth_time, created_at, expires_at, consumed_at";
@@ -76,7 +76,8 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
 
 /// Adds a code in the caller's transaction.
 pub(crate) fn insert_code(tx: &Transaction<'_>, c: &AuthCodeRecord) -> DbResult<()> {
-    tx.execute(
+    cached_exec(
+        tx,
         &format!(
             "INSERT INTO auth_codes ({CODE_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -114,15 +115,12 @@ fn consume_code_tx(
          WHERE hash = ?1 AND env_id = ?2 AND consumed_at IS NULL
          RETURNING {CODE_COLUMNS}"
     );
-    if let Some(code) = tx
-        .query_row(&first, params![hash, env_id, now], code_row)
-        .optional()?
-    {
+    if let Some(code) = cached_row(tx, &first, params![hash, env_id, now], code_row).optional()? {
         return Ok(Consumed::First(code));
     }
     let again = format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE hash = ?1 AND env_id = ?2");
     Ok(
-        match tx.query_row(&again, [hash, env_id], code_row).optional()? {
+        match cached_row(tx, &again, [hash, env_id], code_row).optional()? {
             Some(code) => Consumed::Replayed(code),
             None => Consumed::Missing,
         },
@@ -130,8 +128,11 @@ fn consume_code_tx(
 }
 
 fn insert_refresh(tx: &Transaction<'_>, t: &RefreshTokenRecord) -> DbResult<()> {
-    tx.execute(
-        &format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+    cached_exec(
+        tx,
+        &format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
         params![
             t.hash.as_str(),
             t.env_id,
@@ -162,7 +163,7 @@ fn presented(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<Option<
                       t.rotated_at, t.successor_hash, t.sealed_successor
                FROM refresh_tokens t LEFT JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
                WHERE t.hash = ?1 AND t.env_id = ?2";
-    let row = tx.query_row(sql, [hash, env_id], |r| {
+    let row = cached_row(tx, sql, [hash, env_id], |r| {
         Ok(Presented {
             grant_id: r.get(0)?,
             revoked: r.get(1)?,
@@ -178,8 +179,7 @@ fn presented(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<Option<
 fn is_live(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<bool> {
     let sql = "SELECT 1 FROM refresh_tokens
                WHERE hash = ?1 AND env_id = ?2 AND rotated_at IS NULL AND revoked_at IS NULL";
-    Ok(tx
-        .query_row(sql, [hash, env_id], |_| Ok(()))
+    Ok(cached_row(tx, sql, [hash, env_id], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -228,7 +228,8 @@ fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, grant_id: &str) -> DbResult
             a.successor.grant_id, a.successor.env_id
         )));
     }
-    tx.execute(
+    cached_exec(
+        tx,
         "UPDATE refresh_tokens SET rotated_at = ?3, successor_hash = ?4, sealed_successor = ?5
          WHERE hash = ?1 AND env_id = ?2",
         params![
@@ -278,9 +279,7 @@ impl TokenStore for SqliteStore {
                 let sql = format!(
                     "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND env_id = ?2"
                 );
-                Ok(conn
-                    .query_row(&sql, [hash.as_str(), &env_id], refresh_row)
-                    .optional()?)
+                Ok(cached_row(conn, &sql, [hash.as_str(), &env_id], refresh_row).optional()?)
             })
             .await
     }
@@ -328,7 +327,7 @@ impl TokenStore for SqliteStore {
         let (env_id, jti) = (env_id.to_owned(), jti.to_owned());
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(tx,
                     "INSERT INTO revoked_jtis (env_id, jti, expires_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (env_id, jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
                     params![env_id, jti, expires_at],
@@ -343,8 +342,7 @@ impl TokenStore for SqliteStore {
         self.pool
             .read(move |conn| {
                 let sql = "SELECT 1 FROM revoked_jtis WHERE env_id = ?1 AND jti = ?2";
-                Ok(conn
-                    .query_row(sql, [env_id, jti], |_| Ok(()))
+                Ok(cached_row(conn, sql, [env_id, jti], |_| Ok(()))
                     .optional()?
                     .is_some())
             })
@@ -362,11 +360,11 @@ impl TokenStore for SqliteStore {
         self.pool
             .write(move |tx| {
                 // An expired entry may be reused; a live one means replay.
-                tx.execute(
+                cached_exec(tx,
                     "DELETE FROM assertion_jtis WHERE env_id = ?1 AND jti = ?2 AND expires_at <= ?3",
                     params![env_id, jti, now],
                 )?;
-                let n = tx.execute(
+                let n = cached_exec(tx,
                     "INSERT INTO assertion_jtis (env_id, jti, expires_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (env_id, jti) DO NOTHING",
                     params![env_id, jti, expires_at],

@@ -5,6 +5,7 @@ use gatehouse_store::{StoreResult, UserRecord, UserStore};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::SqliteStore;
+use crate::sql::{cached_exec, cached_row};
 
 const COLUMNS: &str = "id, env_id, email, name, password_hash, disabled, created_at";
 
@@ -32,7 +33,7 @@ impl SqliteStore {
             .read(move |conn| {
                 let sql =
                     format!("SELECT {COLUMNS} FROM users WHERE env_id = ?1 AND {clause} = ?2");
-                Ok(conn.query_row(&sql, [env_id, key], user_row).optional()?)
+                Ok(cached_row(conn, &sql, [env_id, key], user_row).optional()?)
             })
             .await
     }
@@ -44,7 +45,8 @@ impl UserStore for SqliteStore {
         let u = u.clone();
         self.pool
             .write(move |tx| {
-                tx.execute(
+                cached_exec(
+                    tx,
                     &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                     params![
                         u.id,
@@ -89,7 +91,8 @@ impl UserStore for SqliteStore {
         let u = u.clone();
         self.pool
             .write(move |tx| {
-                let n = tx.execute(
+                let n = cached_exec(
+                    tx,
                     "UPDATE users SET name = ?3, password_hash = ?4, disabled = ?5
                      WHERE env_id = ?1 AND id = ?2",
                     params![u.env_id, u.id, u.name, u.password_hash, u.disabled],
