@@ -242,19 +242,34 @@ fn targets(d: &Data, crit: &BTreeMap<String, f64>) -> Vec<Verdict> {
         measured: format!("{} req/s", fmt_n(r, 0)),
         met: r.map(|x| x >= 21_000.0),
     });
-    let (new, raw, cached) = (
+    let (new, raw, fresh, cached) = (
         crit.get("guard/verify_new_token").copied(),
         crit.get("guard/raw_es256_verify").copied(),
+        crit.get("guard/raw_es256_verify_fresh").copied(),
         crit.get("guard/verify_cached_token").copied(),
     );
+    // The floor measured like the guard is (a token it has not seen, signed in the untimed
+    // setup, signature decoded) decides; the hot-loop floor (one signature re-verified) is
+    // shown beside it.
+    let floor = fresh.or(raw);
     v.push(Verdict {
         scenario: "guard: verify a new token".into(),
         target: "≤ 1.2× one raw ES256 verify".into(),
-        measured: match new.zip(raw) {
-            Some((n, r)) => format!("{:.1} µs vs {:.1} µs = {:.2}×", n / 1e3, r / 1e3, n / r),
-            None => "–".into(),
+        measured: match (new, fresh, raw) {
+            (Some(n), Some(f), Some(r)) => format!(
+                "{:.1} µs vs {:.1} µs (raw verify of a fresh token) = {:.2}×; vs {:.1} µs (the same signature re-verified in a loop) = {:.2}×",
+                n / 1e3,
+                f / 1e3,
+                n / f,
+                r / 1e3,
+                n / r
+            ),
+            (Some(n), None, Some(r)) => {
+                format!("{:.1} µs vs {:.1} µs = {:.2}×", n / 1e3, r / 1e3, n / r)
+            }
+            _ => "–".into(),
         },
-        met: new.zip(raw).map(|(n, r)| n / r <= 1.2),
+        met: new.zip(floor).map(|(n, r)| n / r <= 1.2),
     });
     v.push(Verdict {
         scenario: "guard: verify a cached token".into(),

@@ -152,7 +152,7 @@ pub async fn record(
     };
     let correlation = grant
         .map(|g| g.correlation_id)
-        .unwrap_or_else(|| crypto::new_id("gw_"));
+        .unwrap_or_else(|| crypto::new_correlation_id("gw_"));
     let user = e.sub.as_deref().filter(|sub| sub.starts_with("usr_"));
     let mut ev = Ev::new(env.id(), &correlation, "gateway", e.at_ms)
         .client(e.client_id.as_deref())

@@ -289,7 +289,7 @@ pub async fn cors(
             state
                 .audit
                 .emit(
-                    Ev::new(env.id(), &crate::crypto::new_id("cors_"), "cors", state.now_ms())
+                    Ev::new(env.id(), &crate::crypto::new_correlation_id("cors_"), "cors", state.now_ms())
                         .data("origin", origin.clone())
                         .data("endpoint", path)
                         .failed_with(

@@ -30,7 +30,7 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let cid = crypto::new_id("reg_");
+    let cid = crypto::new_correlation_id("reg_");
     let result = run(&s, &env, ip.as_deref(), &headers, &body).await;
     let mut ev = Ev::new(env.id(), &cid, "register", s.now_ms()).ip(ip);
     if let Ok(req) = serde_json::from_slice::<Value>(&body) {

@@ -27,7 +27,13 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let params = Params::parse(&body);
-    let mut ev = Ev::new(env.id(), &crypto::new_id("rv_"), "revoke", s.now_ms()).ip(ip);
+    let mut ev = Ev::new(
+        env.id(),
+        &crypto::new_correlation_id("rv_"),
+        "revoke",
+        s.now_ms(),
+    )
+    .ip(ip);
     let result = run(&s, &env, &headers, &params, &mut ev).await;
     match result {
         Ok(()) => {

@@ -11,12 +11,13 @@ use gatehouse_store::{
     AuthCodeRecord, ConsentRecord, GrantRecord, GrantStore, StoreError, StoreResult, Timestamp,
 };
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::error::DbResult;
 use crate::pool::{Conn, Transactional};
 use crate::sql::{Filter, col, rows};
-use crate::tokens::insert_code;
+use crate::tokens::{CodeRow, insert_code_sql};
 
 const CONSENT_COLUMNS: &str =
     "env_id, user_id, client_id, resource_id, scope, granted_at, updated_at";
@@ -61,28 +62,32 @@ pub(crate) fn grant_row_at(row: &Row, at: usize) -> DbResult<GrantRecord> {
 }
 
 async fn insert_grant(c: &mut Conn, g: &GrantRecord) -> DbResult<()> {
-    let sql = format!(
+    c.execute(&insert_grant_sql(), &grant_params(g)).await?;
+    Ok(())
+}
+
+fn insert_grant_sql() -> String {
+    format!(
         "INSERT INTO grants ({GRANT_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    );
-    c.execute(
-        &sql,
-        &[
-            &g.id,
-            &g.env_id,
-            &g.client_id,
-            &g.user_id,
-            &g.resource_id,
-            &g.scope,
-            &g.auth_time,
-            &g.correlation_id,
-            &g.created_at,
-            &g.revoked_at,
-            &g.revoked_reason,
-        ],
     )
-    .await?;
-    Ok(())
+}
+
+/// The parameters of [`insert_grant_sql`].
+fn grant_params(g: &GrantRecord) -> [&(dyn ToSql + Sync); 11] {
+    [
+        &g.id,
+        &g.env_id,
+        &g.client_id,
+        &g.user_id,
+        &g.resource_id,
+        &g.scope,
+        &g.auth_time,
+        &g.correlation_id,
+        &g.created_at,
+        &g.revoked_at,
+        &g.revoked_reason,
+    ]
 }
 
 /// [`GrantStore::create_grant_with_code`] as a transaction.
@@ -94,9 +99,16 @@ struct GrantWithCode<'a> {
 impl Transactional for GrantWithCode<'_> {
     type Output = ();
 
+    /// Both inserts go out together, behind the `BEGIN` (one round trip, then `COMMIT`).
     async fn run(&self, tx: &mut Conn) -> DbResult<()> {
-        insert_grant(tx, self.grant).await?;
-        insert_code(tx, self.code).await
+        let (grant_sql, code_sql) = (insert_grant_sql(), insert_code_sql());
+        let code = CodeRow::new(self.code);
+        tx.pipeline(
+            (&grant_sql, &grant_params(self.grant)),
+            (&code_sql, &code.params()),
+        )
+        .await?;
+        Ok(())
     }
 }
 

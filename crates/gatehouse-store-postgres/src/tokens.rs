@@ -9,11 +9,12 @@ use gatehouse_store::{
     Timestamp, TokenStore,
 };
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::error::{DbResult, other};
 use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
-use crate::pool::{Conn, Transactional};
+use crate::pool::{Conn, Params, Transactional};
 use crate::sql::{col, hash_col, opt_hash_col};
 
 const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, \
@@ -75,17 +76,38 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Adds a code, on its own or in the caller's transaction.
-pub(crate) async fn insert_code(c: &mut Conn, code: &AuthCodeRecord) -> DbResult<()> {
-    let sql = format!(
+/// Adds a code on its own.
+async fn insert_code(c: &mut Conn, code: &AuthCodeRecord) -> DbResult<()> {
+    let row = CodeRow::new(code);
+    c.execute(&insert_code_sql(), &row.params()).await?;
+    Ok(())
+}
+
+pub(crate) fn insert_code_sql() -> String {
+    format!(
         "INSERT INTO auth_codes ({CODE_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    );
-    let hash = code.hash.as_str();
-    c.execute(
-        &sql,
-        &[
-            &hash,
+    )
+}
+
+/// A code as the parameters of [`insert_code_sql`].
+pub(crate) struct CodeRow<'a> {
+    code: &'a AuthCodeRecord,
+    hash: &'a str,
+}
+
+impl<'a> CodeRow<'a> {
+    pub(crate) fn new(code: &'a AuthCodeRecord) -> Self {
+        Self {
+            code,
+            hash: code.hash.as_str(),
+        }
+    }
+
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+        let code = self.code;
+        [
+            &self.hash,
             &code.env_id,
             &code.grant_id,
             &code.client_id,
@@ -99,23 +121,43 @@ pub(crate) async fn insert_code(c: &mut Conn, code: &AuthCodeRecord) -> DbResult
             &code.created_at,
             &code.expires_at,
             &code.consumed_at,
-        ],
-    )
-    .await?;
-    Ok(())
+        ]
+    }
 }
 
 async fn insert_refresh(c: &mut Conn, t: &RefreshTokenRecord) -> DbResult<()> {
-    let sql = format!(
+    let row = RefreshRow::new(t);
+    c.execute(&insert_refresh_sql(), &row.params()).await?;
+    Ok(())
+}
+
+fn insert_refresh_sql() -> String {
+    format!(
         "INSERT INTO refresh_tokens ({REFRESH_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    );
-    let hash = t.hash.as_str();
-    let successor = t.successor_hash.as_ref().map(SecretHash::as_str);
-    c.execute(
-        &sql,
-        &[
-            &hash,
+    )
+}
+
+/// A refresh token as the parameters of [`insert_refresh_sql`].
+struct RefreshRow<'a> {
+    t: &'a RefreshTokenRecord,
+    hash: &'a str,
+    successor: Option<&'a str>,
+}
+
+impl<'a> RefreshRow<'a> {
+    fn new(t: &'a RefreshTokenRecord) -> Self {
+        Self {
+            t,
+            hash: t.hash.as_str(),
+            successor: t.successor_hash.as_ref().map(SecretHash::as_str),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); REFRESH_COLUMN_COUNT] {
+        let t = self.t;
+        [
+            &self.hash,
             &t.env_id,
             &t.grant_id,
             &t.client_id,
@@ -123,12 +165,10 @@ async fn insert_refresh(c: &mut Conn, t: &RefreshTokenRecord) -> DbResult<()> {
             &t.created_at,
             &t.expires_at,
             &t.rotated_at,
-            &successor,
+            &self.successor,
             &t.revoked_at,
-        ],
-    )
-    .await?;
-    Ok(())
+        ]
+    }
 }
 
 /// The presented token as rotation needs to see it.
@@ -151,42 +191,45 @@ struct Rotate<'a> {
 }
 
 impl Rotate<'_> {
-    /// Locks the family: the grant row of the presented token, if both exist. Returns
-    /// whether that grant is revoked (`None`: no such token, or a token without a grant).
-    async fn lock_grant(&self, tx: &mut Conn) -> DbResult<Option<bool>> {
-        let row = tx
-            .query_opt(
-                "SELECT revoked_at IS NOT NULL FROM grants
-                 WHERE env_id = $2
-                   AND id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1 AND env_id = $2)
-                 FOR UPDATE",
-                &[&self.presented, &self.env_id],
+    /// Locks the family (the grant row of the presented token, if both exist), then the
+    /// presented token, and reads both as committed by whoever held the family lock
+    /// before: the two statements go out together, and the server runs the second only
+    /// once the first holds its lock. Returns whether the grant is revoked (`None`: no such
+    /// grant) and the token (`None`: no such token).
+    async fn lock_and_read(&self, tx: &mut Conn) -> DbResult<(Option<bool>, Option<Presented>)> {
+        let params: &Params<'_> = &[&self.presented, &self.env_id];
+        let (grant, token) = tx
+            .pipeline(
+                (
+                    "SELECT revoked_at IS NOT NULL FROM grants
+                     WHERE env_id = $2
+                       AND id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1 AND env_id = $2)
+                     FOR UPDATE",
+                    params,
+                ),
+                (
+                    "SELECT grant_id, revoked_at IS NOT NULL, rotated_at, successor_hash,
+                            sealed_successor
+                     FROM refresh_tokens WHERE hash = $1 AND env_id = $2
+                     FOR UPDATE",
+                    params,
+                ),
             )
             .await?;
-        row.as_ref().map(|r| col(r, 0)).transpose()
-    }
-
-    /// The presented token, locked, as committed by whoever held the family lock before.
-    async fn presented(&self, tx: &mut Conn) -> DbResult<Option<Presented>> {
-        let row = tx
-            .query_opt(
-                "SELECT grant_id, revoked_at IS NOT NULL, rotated_at, successor_hash,
-                        sealed_successor
-                 FROM refresh_tokens WHERE hash = $1 AND env_id = $2
-                 FOR UPDATE",
-                &[&self.presented, &self.env_id],
-            )
-            .await?;
-        let Some(r) = row else {
-            return Ok(None);
+        let grant_revoked = grant.first().map(|r| col(r, 0)).transpose()?;
+        let Some(r) = token.first() else {
+            return Ok((grant_revoked, None));
         };
-        Ok(Some(Presented {
-            grant_id: col(&r, 0)?,
-            revoked: col(&r, 1)?,
-            rotated_at: col(&r, 2)?,
-            successor_hash: col(&r, 3)?,
-            sealed_successor: col(&r, 4)?,
-        }))
+        Ok((
+            grant_revoked,
+            Some(Presented {
+                grant_id: col(r, 0)?,
+                revoked: col(r, 1)?,
+                rotated_at: col(r, 2)?,
+                successor_hash: col(r, 3)?,
+                sealed_successor: col(r, 4)?,
+            }),
+        ))
     }
 
     /// Rotates a live token: marks it rotated, keeps the sealed successor, stores the
@@ -201,19 +244,24 @@ impl Rotate<'_> {
             )));
         }
         let successor_hash = s.hash.as_str();
-        tx.execute(
-            "UPDATE refresh_tokens SET rotated_at = $3, successor_hash = $4, sealed_successor = $5
-             WHERE hash = $1 AND env_id = $2",
-            &[
-                &self.presented,
-                &self.env_id,
-                &self.now,
-                &successor_hash,
-                &self.sealed_successor,
-            ],
+        let insert = insert_refresh_sql();
+        let row = RefreshRow::new(s);
+        // The mark and the successor go out together (one round trip).
+        tx.pipeline(
+            (
+                "UPDATE refresh_tokens SET rotated_at = $3, successor_hash = $4, sealed_successor = $5
+                 WHERE hash = $1 AND env_id = $2",
+                &[
+                    &self.presented,
+                    &self.env_id,
+                    &self.now,
+                    &successor_hash,
+                    &self.sealed_successor,
+                ],
+            ),
+            (&insert, &row.params()),
         )
         .await?;
-        insert_refresh(tx, s).await?;
         Ok(Rotation::Rotated)
     }
 }
@@ -236,8 +284,8 @@ impl Transactional for Rotate<'_> {
     /// The whole decision of [`Rotation`] under the family lock, so that concurrent
     /// presenters on any node are ordered and each sees the previous one's effect.
     async fn run(&self, tx: &mut Conn) -> DbResult<Rotation> {
-        let grant_revoked = self.lock_grant(tx).await?;
-        let Some(p) = self.presented(tx).await? else {
+        let (grant_revoked, presented) = self.lock_and_read(tx).await?;
+        let Some(p) = presented else {
             return Ok(Rotation::Missing);
         };
         if p.revoked || grant_revoked == Some(true) {

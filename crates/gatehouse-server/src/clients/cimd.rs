@@ -241,7 +241,7 @@ async fn cached_or_fetch(
     let result = fetch_and_validate(state, env, url).await;
     let mut ev = Ev::new(
         env.id(),
-        &crate::crypto::new_id("cimd_"),
+        &crate::crypto::new_correlation_id("cimd_"),
         "cimd",
         state.now_ms(),
     )

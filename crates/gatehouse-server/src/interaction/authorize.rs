@@ -107,7 +107,7 @@ async fn handle(
     let cx = Ctx {
         s,
         env,
-        cid: crypto::new_id("ar_"),
+        cid: crypto::new_correlation_id("ar_"),
         ip: ip.0,
     };
     // Step 0: values with control characters (a NUL in `state`…) were set aside by the

@@ -324,7 +324,7 @@ pub async fn complete(
 ) -> Result<Response, OAuthError> {
     let now = state.now();
     let grant = GrantRecord {
-        id: crypto::new_id("gr_"),
+        id: crypto::new_correlation_id("gr_"),
         env_id: env.id().to_owned(),
         // Revoking a consent revokes the grants made under it (see Client::consent_key).
         client_id: client.consent_key().to_owned(),

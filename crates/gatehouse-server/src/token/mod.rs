@@ -73,7 +73,7 @@ pub async fn handle(
     let correlation = trace
         .correlation_id
         .clone()
-        .unwrap_or_else(|| crypto::new_id("tk_"));
+        .unwrap_or_else(|| crypto::new_correlation_id("tk_"));
     let mut ev = Ev::new(env.id(), &correlation, event, s.now_ms())
         .client(trace.client_id.as_deref())
         .resource(trace.resource.as_deref())
