@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::params::Params;
 use gatehouse_oauth::secret::Secret;
+use gatehouse_store::RefreshWithGrant;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -91,8 +92,13 @@ async fn run(
         |v: Value| -> Result<Response, JsonError> { Ok(json_no_store(StatusCode::OK, &v)) };
     let inactive = || answer(json!({ "active": false }));
     let now = s.now();
-    // The token and its grant in one query (a token whose grant is gone is not active).
-    let Some((rt, g)) = s
+    // The token and its grant in one query (a token whose grant is gone is not active, nor
+    // one whose user is disabled or deleted: the token endpoint would refuse it).
+    let Some(RefreshWithGrant {
+        token: rt,
+        grant: g,
+        user_active,
+    }) = s
         .store
         .get_refresh_with_grant(env.id(), &Secret::presented(token).hash())
         .await
@@ -106,7 +112,7 @@ async fn run(
         return inactive();
     }
     let live = rt.revoked_at.is_none() && rt.rotated_at.is_none() && rt.expires_at > now;
-    if !live || g.revoked_at.is_some() {
+    if !live || g.revoked_at.is_some() || !user_active {
         return inactive();
     }
     answer(json!({

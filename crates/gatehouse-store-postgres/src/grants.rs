@@ -25,6 +25,9 @@ const CONSENT_COLUMNS: &str =
 pub(crate) const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, \
      correlation_id, created_at, revoked_at, revoked_reason";
 
+/// How many columns [`GRANT_COLUMNS`] lists.
+pub(crate) const GRANT_COLUMN_COUNT: usize = 11;
+
 /// Revocation reason of the grants of a revoked consent.
 const CONSENT_REVOKED: &str = "consent_revoked";
 

@@ -5,15 +5,15 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, GrantRecord, RefreshTokenRecord, Rotation, SecretHash, StoreResult,
-    Timestamp, TokenStore,
+    AuthCodeRecord, Consumed, RefreshTokenRecord, RefreshWithGrant, Rotation, SecretHash,
+    StoreResult, Timestamp, TokenStore,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
 use crate::error::{DbResult, other};
-use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
+use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::pool::{Conn, Params, Transactional};
 use crate::sql::{col, hash_col, opt_hash_col};
 
@@ -69,7 +69,10 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
     let columns: Vec<String> = token.chain(grant).collect();
     format!(
-        "SELECT {} FROM refresh_tokens t
+        "SELECT {},
+                EXISTS (SELECT 1 FROM users u
+                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND NOT u.disabled)
+         FROM refresh_tokens t
          JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
          WHERE t.hash = $1 AND t.env_id = $2",
         columns.join(", ")
@@ -370,7 +373,7 @@ impl TokenStore for PostgresStore {
         &self,
         env_id: &str,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
+    ) -> StoreResult<Option<RefreshWithGrant>> {
         let hash = hash.as_str();
         let row = self
             .pool
@@ -381,10 +384,11 @@ impl TokenStore for PostgresStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        Ok(Some((
-            refresh_row(&row)?,
-            grant_row_at(&row, REFRESH_COLUMN_COUNT)?,
-        )))
+        Ok(Some(RefreshWithGrant {
+            token: refresh_row(&row)?,
+            grant: grant_row_at(&row, REFRESH_COLUMN_COUNT)?,
+            user_active: col(&row, REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
+        }))
     }
 
     async fn rotate_refresh(
@@ -465,6 +469,6 @@ mod tests {
     #[test]
     fn refresh_column_count_matches_the_column_list() {
         assert_eq!(REFRESH_COLUMNS.split(", ").count(), REFRESH_COLUMN_COUNT);
-        assert_eq!(GRANT_COLUMNS.split(", ").count(), 11);
+        assert_eq!(GRANT_COLUMNS.split(", ").count(), GRANT_COLUMN_COUNT);
     }
 }

@@ -17,6 +17,9 @@ const CONSENT_COLUMNS: &str =
 pub(crate) const GRANT_COLUMNS: &str = "id, env_id, client_id, user_id, resource_id, scope, auth_time, correlation_id, created_at, revoked_at, \
      revoked_reason";
 
+/// How many columns [`GRANT_COLUMNS`] lists.
+pub(crate) const GRANT_COLUMN_COUNT: usize = 11;
+
 fn consent_row(row: &Row<'_>) -> rusqlite::Result<ConsentRecord> {
     Ok(ConsentRecord {
         env_id: row.get(0)?,

@@ -5,14 +5,14 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, GrantRecord, RefreshTokenRecord, Rotation, SecretHash, StoreResult,
-    Timestamp, TokenStore,
+    AuthCodeRecord, Consumed, RefreshTokenRecord, RefreshWithGrant, Rotation, SecretHash,
+    StoreResult, Timestamp, TokenStore,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
-use crate::grants::{GRANT_COLUMNS, grant_row_at, revoke_family};
+use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::sql::{cached_exec, cached_row, hash_col, opt_hash_col};
 
 const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, code_challenge, \
@@ -67,7 +67,10 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
     let columns: Vec<String> = token.chain(grant).collect();
     format!(
-        "SELECT {} FROM refresh_tokens t
+        "SELECT {},
+                EXISTS (SELECT 1 FROM users u
+                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND u.disabled = 0)
+         FROM refresh_tokens t
          JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
          WHERE t.hash = ?1 AND t.env_id = ?2",
         columns.join(", ")
@@ -288,14 +291,18 @@ impl TokenStore for SqliteStore {
         &self,
         env_id: &str,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>> {
+    ) -> StoreResult<Option<RefreshWithGrant>> {
         let (env_id, hash) = (env_id.to_owned(), hash.clone());
         self.pool
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&REFRESH_WITH_GRANT)?;
                 let found = stmt
                     .query_row([hash.as_str(), &env_id], |r| {
-                        Ok((refresh_row(r)?, grant_row_at(r, REFRESH_COLUMN_COUNT)?))
+                        Ok(RefreshWithGrant {
+                            token: refresh_row(r)?,
+                            grant: grant_row_at(r, REFRESH_COLUMN_COUNT)?,
+                            user_active: r.get(REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
+                        })
                     })
                     .optional()?;
                 Ok(found)
@@ -382,6 +389,6 @@ mod tests {
     #[test]
     fn refresh_column_count_matches_the_column_list() {
         assert_eq!(REFRESH_COLUMNS.split(", ").count(), REFRESH_COLUMN_COUNT);
-        assert_eq!(GRANT_COLUMNS.split(", ").count(), 11);
+        assert_eq!(GRANT_COLUMNS.split(", ").count(), GRANT_COLUMN_COUNT);
     }
 }

@@ -340,14 +340,14 @@ pub trait TokenStore: Send + Sync {
         env_id: &str,
         hash: &SecretHash,
     ) -> StoreResult<Option<RefreshTokenRecord>>;
-    /// A refresh token by hash, whatever its state, together with its grant, read in one
-    /// query (one consistent snapshot of both). `None` if the environment has no such token,
-    /// or its grant is missing.
+    /// A refresh token by hash, whatever its state, together with its grant and whether the
+    /// grant's user is active, read in one query (one consistent snapshot). `None` if the
+    /// environment has no such token, or its grant is missing.
     async fn get_refresh_with_grant(
         &self,
         env_id: &str,
         hash: &SecretHash,
-    ) -> StoreResult<Option<(RefreshTokenRecord, GrantRecord)>>;
+    ) -> StoreResult<Option<RefreshWithGrant>>;
     /// Rotates `presented` to `successor` (same grant), atomically, as [`Rotation`] describes.
     /// A token counts as revoked if it or its grant is revoked. Expiry of the presented
     /// token is not checked here (the caller reads it with [`TokenStore::get_refresh`]). `sealed_successor` is kept

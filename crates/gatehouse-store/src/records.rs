@@ -397,6 +397,18 @@ pub struct ConsentRecord {
     pub updated_at: Timestamp,
 }
 
+/// A refresh token with what its use depends on, read in one query (one snapshot): its
+/// grant, and whether the grant's user still exists and is enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshWithGrant {
+    /// The token, whatever its state.
+    pub token: RefreshTokenRecord,
+    /// Its grant, whatever its state.
+    pub grant: GrantRecord,
+    /// The grant's user exists in the environment and is not disabled.
+    pub user_active: bool,
+}
+
 /// One authorization (a "family"): everything issued from one code, or one refresh chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantRecord {

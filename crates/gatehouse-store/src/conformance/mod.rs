@@ -241,6 +241,7 @@ macro_rules! __conformance_with_cases {
             codes::consume_code_exactly_one_winner_under_concurrency,
             refresh::create_refresh_then_get_scoped_by_environment,
             refresh::get_refresh_with_grant_returns_both_scoped_by_environment,
+            refresh::get_refresh_with_grant_says_whether_the_user_is_active,
             refresh::rotate_refresh_rotates_live_token_and_stores_successor,
             refresh::rotate_refresh_within_grace_returns_same_sealed_successor_and_changes_nothing,
             refresh::rotate_refresh_reuse_after_grace_revokes_family,

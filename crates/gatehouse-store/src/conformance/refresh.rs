@@ -76,7 +76,11 @@ pub async fn get_refresh_with_grant_returns_both_scoped_by_environment(store: Ar
             .get_refresh_with_grant(ENV_A, &hash("r1"))
             .await
             .unwrap(),
-        Some((r.clone(), g.clone()))
+        Some(RefreshWithGrant {
+            token: r.clone(),
+            grant: g.clone(),
+            user_active: true,
+        })
     );
     assert_eq!(
         store
@@ -98,7 +102,7 @@ pub async fn get_refresh_with_grant_returns_both_scoped_by_environment(store: Ar
             .await
             .unwrap()
     );
-    let (token, grant) = store
+    let RefreshWithGrant { token, grant, .. } = store
         .get_refresh_with_grant(ENV_A, &hash("r1"))
         .await
         .unwrap()
@@ -108,6 +112,33 @@ pub async fn get_refresh_with_grant_returns_both_scoped_by_environment(store: Ar
         (grant.revoked_at, grant.revoked_reason.as_deref()),
         (Some(T0 + 5), Some("test"))
     );
+}
+
+/// The read says whether the grant's user may still use the token: not once disabled.
+pub async fn get_refresh_with_grant_says_whether_the_user_is_active(store: Arc<dyn Store>) {
+    let g = seed_grant(store.as_ref(), "g1").await;
+    store.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
+    let active = |store: Arc<dyn Store>| async move {
+        store
+            .get_refresh_with_grant(ENV_A, &hash("r1"))
+            .await
+            .unwrap()
+            .expect("found")
+            .user_active
+    };
+    assert!(active(store.clone()).await, "a seeded user is active");
+    let disabled = UserRecord {
+        disabled: true,
+        ..user(ENV_A, &user_id(ENV_A), "alice@example.com")
+    };
+    assert!(store.update_user(&disabled).await.unwrap());
+    assert!(!active(store.clone()).await, "a disabled user is not");
+    let enabled = UserRecord {
+        disabled: false,
+        ..disabled
+    };
+    assert!(store.update_user(&enabled).await.unwrap());
+    assert!(active(store.clone()).await, "enabled again");
 }
 
 /// Rotating a live token marks it rotated (time and successor hash) and stores the

@@ -194,3 +194,42 @@ async fn a_refresh_token_works_only_for_its_client() {
         (StatusCode::BAD_REQUEST, "invalid_grant")
     );
 }
+
+/// A disabled user's refresh token stops working without being rotated or revoked: enabled
+/// again, the same token refreshes.
+#[tokio::test]
+async fn a_disabled_users_refresh_token_is_refused_until_they_are_enabled() {
+    let app = TestApp::spawn().await;
+    app.add_resource("dev", MCP, "todo:read").await;
+    let (client, t) = tokens(&app, "todo:read offline_access").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let user_id = app
+        .store
+        .get_user_by_email("dev", "alice@example.com")
+        .await
+        .unwrap()
+        .expect("the user")
+        .id;
+    let set_disabled = |disabled: bool| {
+        let (store, user_id) = (app.store.clone(), user_id.clone());
+        async move {
+            let mut u = store.get_user("dev", &user_id).await.unwrap().unwrap();
+            u.disabled = disabled;
+            assert!(store.update_user(&u).await.unwrap());
+        }
+    };
+    set_disabled(true).await;
+    let (s, body) = refresh(&app, &client, &rt, &[]).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    set_disabled(false).await;
+    let (s, body) = refresh(&app, &client, &rt, &[]).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the refused refresh changed nothing: {body}"
+    );
+}

@@ -4,7 +4,7 @@
 use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::scope::ScopeSet;
 use gatehouse_oauth::secret::Secret;
-use gatehouse_store::{RefreshTokenRecord, Rotation};
+use gatehouse_store::{RefreshTokenRecord, RefreshWithGrant, Rotation};
 
 use super::{Decision, GrantCx, RefreshPlan, check_resource_matches};
 use crate::crypto;
@@ -24,7 +24,11 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
     let hash = Secret::presented(presented).hash();
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     // The token and its grant in one query.
-    let (record, grant) = store
+    let RefreshWithGrant {
+        token: record,
+        grant,
+        user_active,
+    } = store
         .get_refresh_with_grant(env_id, &hash)
         .await
         .map_err(|e| internal("refresh token lookup", e))?
@@ -66,12 +70,9 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
         }
     };
     // A disabled or deleted user's refresh tokens stop working.
-    store
-        .get_user(env_id, &grant.user_id)
-        .await
-        .map_err(|e| internal("user lookup", e))?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid().with_detail("user disabled or deleted"))?;
+    if !user_active {
+        return Err(invalid().with_detail("user disabled or deleted"));
+    }
     let issued = rotate(cx, &record, &hash).await?;
     Ok(Decision {
         subject: grant.user_id.clone(),
