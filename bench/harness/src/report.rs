@@ -150,6 +150,13 @@ fn ratio_check(d: &Data, out: &mut Vec<Verdict>, r: &Ratio<'_>) {
     } = *r;
     let (a, b) = (d.rps(scenario, ours), d.rps(scenario, theirs));
     let measured = match (a, b) {
+        // A share of a ceiling reads as a percentage, a multiple of a peer as a factor.
+        (Some(a), Some(b)) if goal < 1.0 => format!(
+            "{} vs {} ops/s = {:.1}%",
+            group(a as i64),
+            group(b as i64),
+            100.0 * a / b
+        ),
         (Some(a), Some(b)) => format!(
             "{} vs {} ops/s = {:.1}×",
             group(a as i64),
