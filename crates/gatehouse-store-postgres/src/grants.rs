@@ -77,7 +77,7 @@ fn insert_grant_sql() -> String {
 }
 
 /// The parameters of [`insert_grant_sql`].
-fn grant_params(g: &GrantRecord) -> [&(dyn ToSql + Sync); 11] {
+fn grant_params(g: &GrantRecord) -> [&(dyn ToSql + Sync); GRANT_COLUMN_COUNT] {
     [
         &g.id,
         &g.env_id,

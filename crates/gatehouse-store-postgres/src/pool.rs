@@ -22,7 +22,7 @@
 //! makes requests fail as unavailable instead of hanging them.
 //!
 //! **Round trips.** A transaction's `BEGIN` is not sent on its own: it goes out in front of
-//! the transaction's first statement, in the same write, and a [`Conn::pipeline`] of two
+//! the transaction's first prepared statement, in the same write, and a [`Conn::pipeline`] of two
 //! statements that do not depend on each other's results goes out in one write too. The
 //! server still runs them one after the other, in order, exactly as if each had been
 //! awaited; only the waiting between them is saved (a refresh rotation went from six round
@@ -109,13 +109,14 @@ impl Statements {
         Ok(statement)
     }
 
-    /// Runs `call` with the statement prepared for `sql`. If the statement went stale, the
-    /// cache is emptied and, outside a transaction, the statement prepared and run once
-    /// more: the server refused it before doing anything.
+    /// Runs `call` with the statement prepared for `sql`, behind a `BEGIN` sent in the same
+    /// write if `begin` (the transaction's pending `BEGIN`; its error comes first). If the
+    /// statement went stale, the cache is emptied and, outside a transaction, the statement
+    /// prepared and run once more: the server refused it before doing anything.
     async fn run<T, F, Fut>(
         &mut self,
         client: &Client,
-        in_transaction: bool,
+        (in_transaction, begin): (bool, bool),
         sql: &str,
         call: F,
     ) -> DbResult<T>
@@ -124,7 +125,14 @@ impl Statements {
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let statement = self.prepared(client, sql).await?;
-        let e = match call(statement).await {
+        let result = if begin {
+            // `join!` polls in order: BEGIN's messages are queued before the statement's.
+            let (begun, result) = tokio::join!(client.batch_execute("BEGIN"), call(statement));
+            begun.and(result)
+        } else {
+            call(statement).await
+        };
+        let e = match result {
             Ok(value) => return Ok(value),
             Err(e) => DbError::from(e),
         };
@@ -141,8 +149,14 @@ impl Statements {
 }
 
 impl Conn {
-    /// Sends the pending `BEGIN` of the transaction, if any, on its own (the statement
-    /// that follows could not be sent with it).
+    /// Whether a transaction is open, and whether its `BEGIN` is still to be sent (in front
+    /// of the statement about to run, which takes it over).
+    fn mode(&mut self) -> (bool, bool) {
+        (self.in_transaction, std::mem::take(&mut self.begin_pending))
+    }
+
+    /// Sends the pending `BEGIN` of the transaction, if any, on its own (before SQL text
+    /// run without preparation).
     async fn begin_if_pending(&mut self) -> DbResult<()> {
         if std::mem::take(&mut self.begin_pending) {
             self.client.batch_execute("BEGIN").await?;
@@ -189,10 +203,10 @@ impl Conn {
 
     /// Rows of a query.
     pub(crate) async fn query(&mut self, sql: &str, params: &Params<'_>) -> DbResult<Vec<Row>> {
-        self.begin_if_pending().await?;
+        let mode = self.mode();
         let client = &self.client;
         self.statements
-            .run(client, self.in_transaction, sql, |s| async move {
+            .run(client, mode, sql, |s| async move {
                 client.query(&s, params).await
             })
             .await
@@ -204,10 +218,10 @@ impl Conn {
         sql: &str,
         params: &Params<'_>,
     ) -> DbResult<Option<Row>> {
-        self.begin_if_pending().await?;
+        let mode = self.mode();
         let client = &self.client;
         self.statements
-            .run(client, self.in_transaction, sql, |s| async move {
+            .run(client, mode, sql, |s| async move {
                 client.query_opt(&s, params).await
             })
             .await
@@ -215,10 +229,10 @@ impl Conn {
 
     /// The row of a query that returns exactly one.
     pub(crate) async fn query_one(&mut self, sql: &str, params: &Params<'_>) -> DbResult<Row> {
-        self.begin_if_pending().await?;
+        let mode = self.mode();
         let client = &self.client;
         self.statements
-            .run(client, self.in_transaction, sql, |s| async move {
+            .run(client, mode, sql, |s| async move {
                 client.query_one(&s, params).await
             })
             .await
@@ -226,10 +240,10 @@ impl Conn {
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) async fn execute(&mut self, sql: &str, params: &Params<'_>) -> DbResult<u64> {
-        self.begin_if_pending().await?;
+        let mode = self.mode();
         let client = &self.client;
         self.statements
-            .run(client, self.in_transaction, sql, |s| async move {
+            .run(client, mode, sql, |s| async move {
                 client.execute(&s, params).await
             })
             .await
