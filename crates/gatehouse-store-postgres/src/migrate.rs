@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_audit_indexes_client_generation",
         include_str!("../migrations/0003_audit_indexes_client_generation.sql"),
     ),
+    (
+        "0004_grants_by_consent",
+        include_str!("../migrations/0004_grants_by_consent.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -64,6 +64,10 @@ fn refresh_row(row: &Row) -> DbResult<RefreshTokenRecord> {
 }
 
 /// A token and its grant: [`REFRESH_COLUMNS`] (`t.`) then [`GRANT_COLUMNS`] (`g.`).
+/// The grant is joined by id alone (ids are unique across environments) and its
+/// environment compared by the caller: with `g.env_id = t.env_id` in the join, the
+/// condition `env_id = $2` reached the grant too, and a generic plan cached on a new
+/// database scanned the environment's grants instead of probing the primary key.
 static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
     let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
@@ -73,7 +77,7 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
                 EXISTS (SELECT 1 FROM users u
                         WHERE u.id = g.user_id AND u.env_id = g.env_id AND NOT u.disabled)
          FROM refresh_tokens t
-         JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
+         JOIN grants g ON g.id = t.grant_id
          WHERE t.hash = $1 AND t.env_id = $2",
         columns.join(", ")
     )
@@ -384,9 +388,14 @@ impl TokenStore for PostgresStore {
         let Some(row) = row else {
             return Ok(None);
         };
+        let grant = grant_row_at(&row, REFRESH_COLUMN_COUNT)?;
+        // Checked here, not in the join: see `REFRESH_WITH_GRANT`.
+        if grant.env_id != env_id {
+            return Ok(None);
+        }
         Ok(Some(RefreshWithGrant {
             token: refresh_row(&row)?,
-            grant: grant_row_at(&row, REFRESH_COLUMN_COUNT)?,
+            grant,
             user_active: col(&row, REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
         }))
     }
