@@ -10,6 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Worker threads of the async runtime [default: one per core]. One suits a gateway
+    /// that shares a small machine with its MCP server (docs/gateway.md); the
+    /// authorization server wants one per core.
+    #[arg(long, global = true, env = "GATEHOUSE_THREADS", value_name = "N")]
+    pub(crate) threads: Option<std::num::NonZeroUsize>,
 }
 
 // Parsed once per process: the size of the variants does not matter.

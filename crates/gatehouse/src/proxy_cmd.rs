@@ -225,6 +225,7 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         gateway.upstream(),
         gateway.guard().resource_metadata_url()
     );
+    println!("  worker threads {}", crate::serve::worker_threads());
     gatehouse_gateway::serve(
         gateway,
         bound.listener,

@@ -93,6 +93,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  dashboard                {}/admin",
         public_url.as_str().trim_end_matches('/')
     );
+    println!("  worker threads           {}", worker_threads());
     if let Some(link) = gatehouse_server::dashboard::setup_link(&state, public_url.as_str()).await?
     {
         println!("  no administrator yet: create the first one at {link}");
@@ -137,4 +138,9 @@ pub(crate) async fn shutdown() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+/// The async runtime's worker threads (`--threads`), as the runtime reports them.
+pub(crate) fn worker_threads() -> usize {
+    tokio::runtime::Handle::current().metrics().num_workers()
 }

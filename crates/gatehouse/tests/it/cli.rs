@@ -22,6 +22,7 @@ impl Server {
             .arg(dir.path())
             .args(extra);
         cmd.env_remove("GATEHOUSE_PUBLIC_URL")
+            .env_remove("GATEHOUSE_THREADS")
             .envs(env.iter().copied());
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -457,4 +458,49 @@ async fn admin_keys_administrators_and_policies_from_the_cli() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
+}
+
+/// The worker-thread count `gatehouse serve` reports at start-up with these arguments and
+/// environment; `Err(stderr)` if it refused to start.
+fn reported_workers(extra: &[&str], env: &[(&str, &str)]) -> Result<usize, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(extra)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("GATEHOUSE_THREADS")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let found = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("worker threads")
+                .map(|n| n.trim().parse::<usize>().unwrap())
+        });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    found.ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn threads_sets_the_runtime_worker_count() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(
+        reported_workers(&[], &[]),
+        Ok(cores),
+        "default: one per core"
+    );
+    assert_eq!(reported_workers(&["--threads", "1"], &[]), Ok(1));
+    assert_eq!(
+        reported_workers(&[], &[("GATEHOUSE_THREADS", "3")]),
+        Ok(3),
+        "from the environment"
+    );
+    let refused = reported_workers(&["--threads", "0"], &[]).unwrap_err();
+    assert!(refused.contains("--threads"), "{refused}");
 }
