@@ -50,8 +50,8 @@
 //! - **Integrity.** The same foreign keys as SQLite: every record's `env_id` references
 //!   `environments` (except the audit log; an admin API key's is optional), and client
 //!   secrets go with their client. A call that breaks a precondition of the contract (a
-//!   secret of another client in `create_client`, a successor of another grant in
-//!   `rotate_refresh`, a record of an unknown environment) fails with
+//!   secret of another client in `create_client`, a record of an unknown environment)
+//!   fails with
 //!   [`gatehouse_store::StoreError::Other`] and changes nothing.
 //!
 //! The contract of every method is on the trait; the shared conformance suite runs against

@@ -5,14 +5,14 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, RefreshTokenRecord, RefreshWithGrant, Rotation, SecretHash,
-    StoreResult, Timestamp, TokenStore,
+    AuthCodeRecord, Consumed, RefreshGate, RefreshTokenRecord, RefreshWithGrant, Rotation,
+    RotationReport, SecretHash, StoreResult, Successor, Timestamp, TokenStore,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::PostgresStore;
-use crate::error::{DbResult, other};
+use crate::error::DbResult;
 use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::pool::{Conn, Params, Transactional};
 use crate::sql::{col, hash_col, opt_hash_col};
@@ -68,20 +68,40 @@ fn refresh_row(row: &Row) -> DbResult<RefreshTokenRecord> {
 /// environment compared by the caller: with `g.env_id = t.env_id` in the join, the
 /// condition `env_id = $2` reached the grant too, and a generic plan cached on a new
 /// database scanned the environment's grants instead of probing the primary key.
-static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
+static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| refresh_with_grant("", ""));
+
+/// [`REFRESH_WITH_GRANT`] and the sealed successor, the token locked, for rotation.
+static PRESENTED: LazyLock<String> =
+    LazyLock::new(|| refresh_with_grant(", t.sealed_successor", " FOR UPDATE OF t"));
+
+fn refresh_with_grant(extra: &str, lock: &str) -> String {
     let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
     let columns: Vec<String> = token.chain(grant).collect();
     format!(
         "SELECT {},
                 EXISTS (SELECT 1 FROM users u
-                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND NOT u.disabled)
+                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND NOT u.disabled){extra}
          FROM refresh_tokens t
          JOIN grants g ON g.id = t.grant_id
-         WHERE t.hash = $1 AND t.env_id = $2",
+         WHERE t.hash = $1 AND t.env_id = $2{lock}",
         columns.join(", ")
     )
-});
+}
+
+/// A row of [`REFRESH_WITH_GRANT`] (or [`PRESENTED`]); `None` if the grant is of another
+/// environment (compared here, not in the join: see [`REFRESH_WITH_GRANT`]).
+fn refresh_with_grant_row(row: &Row, env_id: &str) -> DbResult<Option<RefreshWithGrant>> {
+    let grant = grant_row_at(row, REFRESH_COLUMN_COUNT)?;
+    if grant.env_id != env_id {
+        return Ok(None);
+    }
+    Ok(Some(RefreshWithGrant {
+        token: refresh_row(row)?,
+        grant,
+        user_active: col(row, REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
+    }))
+}
 
 /// Adds a code on its own.
 async fn insert_code(c: &mut Conn, code: &AuthCodeRecord) -> DbResult<()> {
@@ -178,81 +198,88 @@ impl<'a> RefreshRow<'a> {
     }
 }
 
-/// The presented token as rotation needs to see it.
-struct Presented {
-    grant_id: String,
-    revoked: bool,
-    rotated_at: Option<Timestamp>,
-    successor_hash: Option<String>,
-    sealed_successor: Option<Vec<u8>>,
-}
-
 /// [`TokenStore::rotate_refresh`] as a transaction.
 struct Rotate<'a> {
     env_id: &'a str,
     presented: &'a str,
-    successor: &'a RefreshTokenRecord,
+    successor: &'a Successor,
     sealed_successor: &'a [u8],
     grace: i64,
     now: Timestamp,
+    gate: &'a RefreshGate,
 }
 
 impl Rotate<'_> {
     /// Locks the family (the grant row of the presented token, if both exist), then the
-    /// presented token, and reads both as committed by whoever held the family lock
-    /// before: the two statements go out together, and the server runs the second only
-    /// once the first holds its lock. Returns whether the grant is revoked (`None`: no such
-    /// grant) and the token (`None`: no such token).
-    async fn lock_and_read(&self, tx: &mut Conn) -> DbResult<(Option<bool>, Option<Presented>)> {
+    /// presented token, and reads both (with the user, and the sealed successor) as
+    /// committed by whoever held the family lock before: the two statements go out
+    /// together, and the server runs the second only once the first holds its lock.
+    async fn lock_and_read(
+        &self,
+        tx: &mut Conn,
+    ) -> DbResult<Option<(RefreshWithGrant, Option<Vec<u8>>)>> {
         let params: &Params<'_> = &[&self.presented, &self.env_id];
-        let (grant, token) = tx
+        let (_, token) = tx
             .pipeline(
                 (
-                    "SELECT revoked_at IS NOT NULL FROM grants
+                    "SELECT 1 FROM grants
                      WHERE env_id = $2
                        AND id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1 AND env_id = $2)
                      FOR UPDATE",
                     params,
                 ),
-                (
-                    "SELECT grant_id, revoked_at IS NOT NULL, rotated_at, successor_hash,
-                            sealed_successor
-                     FROM refresh_tokens WHERE hash = $1 AND env_id = $2
-                     FOR UPDATE",
-                    params,
-                ),
+                (&PRESENTED, params),
             )
             .await?;
-        let grant_revoked = grant.first().map(|r| col(r, 0)).transpose()?;
         let Some(r) = token.first() else {
-            return Ok((grant_revoked, None));
+            return Ok(None);
         };
-        Ok((
-            grant_revoked,
-            Some(Presented {
-                grant_id: col(r, 0)?,
-                revoked: col(r, 1)?,
-                rotated_at: col(r, 2)?,
-                successor_hash: col(r, 3)?,
-                sealed_successor: col(r, 4)?,
-            }),
-        ))
+        let Some(found) = refresh_with_grant_row(r, self.env_id)? else {
+            return Ok(None);
+        };
+        let sealed = col(r, REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT + 1)?;
+        Ok(Some((found, sealed)))
+    }
+
+    /// The decision on a token the transaction has read and locked.
+    async fn decide(
+        &self,
+        tx: &mut Conn,
+        found: &RefreshWithGrant,
+        sealed: Option<Vec<u8>>,
+    ) -> DbResult<Rotation> {
+        if !(self.gate)(found) {
+            return Ok(Rotation::Declined);
+        }
+        let token = &found.token;
+        if token.revoked_at.is_some() || found.grant.revoked_at.is_some() {
+            return Ok(Rotation::Revoked);
+        }
+        let Some(rotated_at) = token.rotated_at else {
+            self.rotate_live(tx, token).await?;
+            return Ok(Rotation::Rotated);
+        };
+        let in_grace = self.now - rotated_at < self.grace;
+        if let (true, Some(sealed), Some(next)) = (in_grace, sealed, &token.successor_hash)
+            && is_live(tx, self.env_id, next.as_str()).await?
+        {
+            return Ok(Rotation::Grace {
+                sealed_successor: sealed,
+            });
+        }
+        revoke_family(tx, self.env_id, &token.grant_id, REUSE_REASON, self.now).await?;
+        Ok(Rotation::Reused {
+            grant_id: token.grant_id.clone(),
+        })
     }
 
     /// Rotates a live token: marks it rotated, keeps the sealed successor, stores the
     /// successor.
-    async fn rotate_live(&self, tx: &mut Conn, grant_id: &str) -> DbResult<Rotation> {
-        let s = self.successor;
-        if s.grant_id != grant_id || s.env_id != self.env_id {
-            return Err(other(format!(
-                "the successor of a refresh token of grant {grant_id:?} names grant {:?} of \
-                 environment {:?}",
-                s.grant_id, s.env_id
-            )));
-        }
-        let successor_hash = s.hash.as_str();
+    async fn rotate_live(&self, tx: &mut Conn, token: &RefreshTokenRecord) -> DbResult<()> {
+        let successor = self.successor.record_after(token);
+        let successor_hash = successor.hash.as_str();
         let insert = insert_refresh_sql();
-        let row = RefreshRow::new(s);
+        let row = RefreshRow::new(&successor);
         // The mark and the successor go out together (one round trip).
         tx.pipeline(
             (
@@ -269,7 +296,7 @@ impl Rotate<'_> {
             (&insert, &row.params()),
         )
         .await?;
-        Ok(Rotation::Rotated)
+        Ok(())
     }
 }
 
@@ -286,32 +313,21 @@ async fn is_live(tx: &mut Conn, env_id: &str, hash: &str) -> DbResult<bool> {
 }
 
 impl Transactional for Rotate<'_> {
-    type Output = Rotation;
+    type Output = RotationReport;
 
     /// The whole decision of [`Rotation`] under the family lock, so that concurrent
     /// presenters on any node are ordered and each sees the previous one's effect.
-    async fn run(&self, tx: &mut Conn) -> DbResult<Rotation> {
-        let (grant_revoked, presented) = self.lock_and_read(tx).await?;
-        let Some(p) = presented else {
-            return Ok(Rotation::Missing);
-        };
-        if p.revoked || grant_revoked == Some(true) {
-            return Ok(Rotation::Revoked);
-        }
-        let Some(rotated_at) = p.rotated_at else {
-            return self.rotate_live(tx, &p.grant_id).await;
-        };
-        let in_grace = self.now - rotated_at < self.grace;
-        if let (true, Some(sealed), Some(next)) = (in_grace, p.sealed_successor, &p.successor_hash)
-            && is_live(tx, self.env_id, next).await?
-        {
-            return Ok(Rotation::Grace {
-                sealed_successor: sealed,
+    async fn run(&self, tx: &mut Conn) -> DbResult<RotationReport> {
+        let Some((found, sealed)) = self.lock_and_read(tx).await? else {
+            return Ok(RotationReport {
+                presented: None,
+                outcome: Rotation::Missing,
             });
-        }
-        revoke_family(tx, self.env_id, &p.grant_id, REUSE_REASON, self.now).await?;
-        Ok(Rotation::Reused {
-            grant_id: p.grant_id,
+        };
+        let outcome = self.decide(tx, &found, sealed).await?;
+        Ok(RotationReport {
+            presented: Some(found),
+            outcome,
         })
     }
 }
@@ -385,30 +401,23 @@ impl TokenStore for PostgresStore {
             .await?
             .query_opt(&REFRESH_WITH_GRANT, &[&hash, &env_id])
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let grant = grant_row_at(&row, REFRESH_COLUMN_COUNT)?;
-        // Checked here, not in the join: see `REFRESH_WITH_GRANT`.
-        if grant.env_id != env_id {
-            return Ok(None);
-        }
-        Ok(Some(RefreshWithGrant {
-            token: refresh_row(&row)?,
-            grant,
-            user_active: col(&row, REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
-        }))
+        Ok(row
+            .as_ref()
+            .map(|r| refresh_with_grant_row(r, env_id))
+            .transpose()?
+            .flatten())
     }
 
     async fn rotate_refresh(
         &self,
         env_id: &str,
         presented: &SecretHash,
-        successor: &RefreshTokenRecord,
+        successor: &Successor,
         sealed_successor: &[u8],
         grace: i64,
         now: Timestamp,
-    ) -> StoreResult<Rotation> {
+        gate: RefreshGate,
+    ) -> StoreResult<RotationReport> {
         let work = Rotate {
             env_id,
             presented: presented.as_str(),
@@ -416,6 +425,7 @@ impl TokenStore for PostgresStore {
             sealed_successor,
             grace,
             now,
+            gate: &gate,
         };
         self.pool.transaction(&work).await
     }

@@ -77,7 +77,15 @@ async fn a_transaction_cancelled_after_writing_commits_nothing_and_the_pool_reco
         let r2 = refresh(&g, "r2", T0 + 1);
         tokio::spawn(async move {
             store
-                .rotate_refresh(ENV_A, &hash("r1"), &r2, b"s", 30, T0 + 1)
+                .rotate_refresh(
+                    ENV_A,
+                    &hash("r1"),
+                    &successor(&r2),
+                    b"s",
+                    30,
+                    T0 + 1,
+                    open_gate(),
+                )
                 .await
         })
     };
@@ -87,9 +95,18 @@ async fn a_transaction_cancelled_after_writing_commits_nothing_and_the_pool_reco
     holder.batch_execute("ROLLBACK").await.unwrap();
     let r3 = refresh(&g, "r3", T0 + 2);
     let outcome = store
-        .rotate_refresh(ENV_A, &hash("r1"), &r3, b"s", 30, T0 + 2)
+        .rotate_refresh(
+            ENV_A,
+            &hash("r1"),
+            &successor(&r3),
+            b"s",
+            30,
+            T0 + 2,
+            open_gate(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .outcome;
     assert_eq!(
         outcome,
         Rotation::Rotated,

@@ -119,13 +119,22 @@ async fn rotate_refresh_exactly_one_rotation_across_two_nodes() {
     a.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
     let results = race(16, |i| {
         let store = node(i, &a, &b);
-        let successor = refresh(&g, &format!("s{i}"), T0 + 10);
+        let next = refresh(&g, &format!("s{i}"), T0 + 10);
         async move {
             let sealed = format!("sealed s{i}").into_bytes();
             store
-                .rotate_refresh(ENV_A, &hash("r1"), &successor, &sealed, 30, T0 + 10)
+                .rotate_refresh(
+                    ENV_A,
+                    &hash("r1"),
+                    &successor(&next),
+                    &sealed,
+                    30,
+                    T0 + 10,
+                    open_gate(),
+                )
                 .await
                 .unwrap()
+                .outcome
         }
     })
     .await;
@@ -157,21 +166,39 @@ async fn reuse_on_one_node_racing_rotation_on_the_other_leaves_no_live_token() {
     a.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
     let r2 = refresh(&g, "r2", T0 + 1);
     let rotated = a
-        .rotate_refresh(ENV_A, &hash("r1"), &r2, b"sealed r2", 30, T0 + 1)
+        .rotate_refresh(
+            ENV_A,
+            &hash("r1"),
+            &successor(&r2),
+            b"sealed r2",
+            30,
+            T0 + 1,
+            open_gate(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .outcome;
     assert_eq!(rotated, Rotation::Rotated);
     let at = T0 + 100;
     let results = race(2, |i| {
         let store = node(i, &a, &b);
         // Node a replays r1 (reuse); node b rotates r2 (legitimate).
         let presented = if i == 0 { "r1" } else { "r2" };
-        let successor = refresh(&g, &format!("next {i}"), at);
+        let next = refresh(&g, &format!("next {i}"), at);
         async move {
             store
-                .rotate_refresh(ENV_A, &hash(presented), &successor, b"sealed", 30, at)
+                .rotate_refresh(
+                    ENV_A,
+                    &hash(presented),
+                    &successor(&next),
+                    b"sealed",
+                    30,
+                    at,
+                    open_gate(),
+                )
                 .await
                 .unwrap()
+                .outcome
         }
     })
     .await;

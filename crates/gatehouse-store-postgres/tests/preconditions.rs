@@ -6,39 +6,11 @@ mod common;
 
 use common::TestDb;
 use gatehouse_store::conformance::fixtures::*;
-use gatehouse_store::{
-    AdminKeyRecord, AdminStore, ClientRecord, ClientStore, GrantStore, Store, StoreError,
-    TokenStore,
-};
+use gatehouse_store::{AdminKeyRecord, AdminStore, ClientRecord, ClientStore, Store, StoreError};
 use gatehouse_store_postgres::PostgresStore;
 
 async fn open(db: &TestDb) -> PostgresStore {
     PostgresStore::connect(db.url(), 2).await.unwrap()
-}
-
-#[tokio::test]
-async fn rotate_refresh_with_a_successor_of_another_grant_fails_and_changes_nothing() {
-    if !common::postgres_available() {
-        return;
-    }
-    let db = TestDb::create().await;
-    let store = open(&db).await;
-    let g = seed_grant(&store, "g1").await;
-    let other = grant(ENV_A, "g2");
-    store.create_grant(&other).await.unwrap();
-    store.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
-    let wrong = refresh(&other, "r2", T0 + 1);
-    let result = store
-        .rotate_refresh(ENV_A, &hash("r1"), &wrong, b"s", 30, T0 + 1)
-        .await;
-    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
-    let r1 = store
-        .get_refresh(ENV_A, &hash("r1"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r1.rotated_at, None);
-    assert_eq!(store.get_refresh(ENV_A, &hash("r2")).await.unwrap(), None);
 }
 
 #[tokio::test]

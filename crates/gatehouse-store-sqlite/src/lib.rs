@@ -48,8 +48,8 @@
 //!   deleted with their client (ON DELETE CASCADE). Grants, consents, codes, tokens and
 //!   sessions name clients, users and resources without foreign keys, and admin sessions
 //!   name their administrator the same way. A call that breaks a precondition of the
-//!   contract (a secret of another client in `create_client`, a successor of another grant
-//!   in `rotate_refresh`, a record of an unknown environment) fails with
+//!   contract (a secret of another client in `create_client`, a record of an unknown
+//!   environment) fails with
 //!   [`gatehouse_store::StoreError::Other`] and changes nothing.
 //!
 //! The contract of every method is on the trait; the shared conformance suite

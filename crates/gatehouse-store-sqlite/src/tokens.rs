@@ -5,13 +5,13 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, RefreshTokenRecord, RefreshWithGrant, Rotation, SecretHash,
-    StoreResult, Timestamp, TokenStore,
+    AuthCodeRecord, Consumed, RefreshGate, RefreshTokenRecord, RefreshWithGrant, Rotation,
+    RotationReport, SecretHash, StoreResult, Successor, Timestamp, TokenStore,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::SqliteStore;
-use crate::error::{DbResult, other};
+use crate::error::DbResult;
 use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_row_at, revoke_family};
 use crate::sql::{cached_exec, cached_row, hash_col, opt_hash_col};
 
@@ -61,21 +61,36 @@ fn refresh_row(row: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
     })
 }
 
-/// A token and its grant: [`REFRESH_COLUMNS`] (`t.`) then [`GRANT_COLUMNS`] (`g.`).
-static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| {
+/// A token and its grant: [`REFRESH_COLUMNS`] (`t.`) then [`GRANT_COLUMNS`] (`g.`), then
+/// whether the user is active.
+static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| refresh_with_grant(""));
+
+/// [`REFRESH_WITH_GRANT`] and the sealed successor, for rotation.
+static PRESENTED: LazyLock<String> = LazyLock::new(|| refresh_with_grant(", t.sealed_successor"));
+
+fn refresh_with_grant(extra: &str) -> String {
     let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
     let columns: Vec<String> = token.chain(grant).collect();
     format!(
         "SELECT {},
                 EXISTS (SELECT 1 FROM users u
-                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND u.disabled = 0)
+                        WHERE u.id = g.user_id AND u.env_id = g.env_id AND u.disabled = 0){extra}
          FROM refresh_tokens t
          JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
          WHERE t.hash = ?1 AND t.env_id = ?2",
         columns.join(", ")
     )
-});
+}
+
+/// A row of [`REFRESH_WITH_GRANT`] (or [`PRESENTED`]).
+fn refresh_with_grant_row(r: &Row<'_>) -> rusqlite::Result<RefreshWithGrant> {
+    Ok(RefreshWithGrant {
+        token: refresh_row(r)?,
+        grant: grant_row_at(r, REFRESH_COLUMN_COUNT)?,
+        user_active: r.get(REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
+    })
+}
 
 /// Adds a code in the caller's transaction.
 pub(crate) fn insert_code(tx: &Transaction<'_>, c: &AuthCodeRecord) -> DbResult<()> {
@@ -152,28 +167,17 @@ fn insert_refresh(tx: &Transaction<'_>, t: &RefreshTokenRecord) -> DbResult<()> 
     Ok(())
 }
 
-/// The presented token as rotation needs to see it.
-struct Presented {
-    grant_id: String,
-    revoked: bool,
-    rotated_at: Option<Timestamp>,
-    successor_hash: Option<String>,
-    sealed_successor: Option<Vec<u8>>,
-}
-
-fn presented(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<Option<Presented>> {
-    let sql = "SELECT t.grant_id, t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL,
-                      t.rotated_at, t.successor_hash, t.sealed_successor
-               FROM refresh_tokens t LEFT JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
-               WHERE t.hash = ?1 AND t.env_id = ?2";
-    let row = cached_row(tx, sql, [hash, env_id], |r| {
-        Ok(Presented {
-            grant_id: r.get(0)?,
-            revoked: r.get(1)?,
-            rotated_at: r.get(2)?,
-            successor_hash: r.get(3)?,
-            sealed_successor: r.get(4)?,
-        })
+/// The presented token, its grant and user, and the sealed successor it was rotated to.
+fn presented(
+    tx: &Transaction<'_>,
+    env_id: &str,
+    hash: &str,
+) -> DbResult<Option<(RefreshWithGrant, Option<Vec<u8>>)>> {
+    let row = cached_row(tx, &PRESENTED, [hash, env_id], |r| {
+        Ok((
+            refresh_with_grant_row(r)?,
+            r.get(REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT + 1)?,
+        ))
     });
     Ok(row.optional()?)
 }
@@ -191,46 +195,62 @@ fn is_live(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<bool> {
 struct RotateArgs {
     env_id: String,
     presented: SecretHash,
-    successor: RefreshTokenRecord,
+    successor: Successor,
     sealed_successor: Vec<u8>,
     grace: i64,
     now: Timestamp,
+    gate: RefreshGate,
 }
 
 /// The whole decision of [`Rotation`], inside one IMMEDIATE transaction, so that concurrent
 /// presenters (tasks or processes) are ordered and each sees the previous one's effect.
-fn rotate_tx(tx: &Transaction<'_>, a: &RotateArgs) -> DbResult<Rotation> {
-    let Some(p) = presented(tx, &a.env_id, a.presented.as_str())? else {
-        return Ok(Rotation::Missing);
+fn rotate_tx(tx: &Transaction<'_>, a: &RotateArgs) -> DbResult<RotationReport> {
+    let Some((found, sealed)) = presented(tx, &a.env_id, a.presented.as_str())? else {
+        return Ok(RotationReport {
+            presented: None,
+            outcome: Rotation::Missing,
+        });
     };
-    if p.revoked {
+    let outcome = decide(tx, a, &found, sealed)?;
+    Ok(RotationReport {
+        presented: Some(found),
+        outcome,
+    })
+}
+
+fn decide(
+    tx: &Transaction<'_>,
+    a: &RotateArgs,
+    found: &RefreshWithGrant,
+    sealed: Option<Vec<u8>>,
+) -> DbResult<Rotation> {
+    if !(a.gate)(found) {
+        return Ok(Rotation::Declined);
+    }
+    let token = &found.token;
+    if token.revoked_at.is_some() || found.grant.revoked_at.is_some() {
         return Ok(Rotation::Revoked);
     }
-    let Some(rotated_at) = p.rotated_at else {
-        return rotate_live(tx, a, &p.grant_id);
+    let Some(rotated_at) = token.rotated_at else {
+        rotate_live(tx, a, token)?;
+        return Ok(Rotation::Rotated);
     };
     let in_grace = a.now - rotated_at < a.grace;
-    if let (true, Some(sealed), Some(next)) = (in_grace, p.sealed_successor, &p.successor_hash)
-        && is_live(tx, &a.env_id, next)?
+    if let (true, Some(sealed), Some(next)) = (in_grace, sealed, &token.successor_hash)
+        && is_live(tx, &a.env_id, next.as_str())?
     {
         return Ok(Rotation::Grace {
             sealed_successor: sealed,
         });
     }
-    revoke_family(tx, &a.env_id, &p.grant_id, REUSE_REASON, a.now)?;
+    revoke_family(tx, &a.env_id, &token.grant_id, REUSE_REASON, a.now)?;
     Ok(Rotation::Reused {
-        grant_id: p.grant_id,
+        grant_id: token.grant_id.clone(),
     })
 }
 
 /// Rotates a live token: marks it rotated, keeps the sealed successor, stores the successor.
-fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, grant_id: &str) -> DbResult<Rotation> {
-    if a.successor.grant_id != grant_id || a.successor.env_id != a.env_id {
-        return Err(other(format!(
-            "the successor of a refresh token of grant {grant_id:?} names grant {:?} of environment {:?}",
-            a.successor.grant_id, a.successor.env_id
-        )));
-    }
+fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, token: &RefreshTokenRecord) -> DbResult<()> {
     cached_exec(
         tx,
         "UPDATE refresh_tokens SET rotated_at = ?3, successor_hash = ?4, sealed_successor = ?5
@@ -243,8 +263,7 @@ fn rotate_live(tx: &Transaction<'_>, a: &RotateArgs, grant_id: &str) -> DbResult
             a.sealed_successor
         ],
     )?;
-    insert_refresh(tx, &a.successor)?;
-    Ok(Rotation::Rotated)
+    insert_refresh(tx, &a.successor.record_after(token))
 }
 
 #[async_trait]
@@ -295,16 +314,13 @@ impl TokenStore for SqliteStore {
         let (env_id, hash) = (env_id.to_owned(), hash.clone());
         self.pool
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&REFRESH_WITH_GRANT)?;
-                let found = stmt
-                    .query_row([hash.as_str(), &env_id], |r| {
-                        Ok(RefreshWithGrant {
-                            token: refresh_row(r)?,
-                            grant: grant_row_at(r, REFRESH_COLUMN_COUNT)?,
-                            user_active: r.get(REFRESH_COLUMN_COUNT + GRANT_COLUMN_COUNT)?,
-                        })
-                    })
-                    .optional()?;
+                let found = cached_row(
+                    conn,
+                    &REFRESH_WITH_GRANT,
+                    [hash.as_str(), &env_id],
+                    refresh_with_grant_row,
+                )
+                .optional()?;
                 Ok(found)
             })
             .await
@@ -314,11 +330,12 @@ impl TokenStore for SqliteStore {
         &self,
         env_id: &str,
         presented: &SecretHash,
-        successor: &RefreshTokenRecord,
+        successor: &Successor,
         sealed_successor: &[u8],
         grace: i64,
         now: Timestamp,
-    ) -> StoreResult<Rotation> {
+        gate: RefreshGate,
+    ) -> StoreResult<RotationReport> {
         let args = RotateArgs {
             env_id: env_id.to_owned(),
             presented: presented.clone(),
@@ -326,6 +343,7 @@ impl TokenStore for SqliteStore {
             sealed_successor: sealed_successor.to_vec(),
             grace,
             now,
+            gate,
         };
         self.pool.write(move |tx| rotate_tx(tx, &args)).await
     }

@@ -5,39 +5,11 @@ mod common;
 
 use common::TempDir;
 use gatehouse_store::conformance::fixtures::*;
-use gatehouse_store::{
-    AdminKeyRecord, AdminStore, ClientRecord, ClientStore, GrantStore, Store, StoreError,
-    TokenStore,
-};
+use gatehouse_store::{AdminKeyRecord, AdminStore, ClientRecord, ClientStore, Store, StoreError};
 use gatehouse_store_sqlite::SqliteStore;
 
 fn open(dir: &TempDir) -> SqliteStore {
     SqliteStore::open(&dir.db()).unwrap()
-}
-
-#[tokio::test]
-async fn rotate_refresh_with_a_successor_of_another_grant_fails_and_changes_nothing() {
-    let dir = TempDir::new();
-    let store = open(&dir);
-    let g = seed_grant(&store, "g1").await;
-    let other = grant(ENV_A, "g2");
-    store.create_grant(&other).await.unwrap();
-    store.create_refresh(&refresh(&g, "r1", T0)).await.unwrap();
-    let wrong = refresh(&other, "r2", T0 + 1);
-    let result = store
-        .rotate_refresh(ENV_A, &hash("r1"), &wrong, b"s", 30, T0 + 1)
-        .await;
-    assert!(matches!(result, Err(StoreError::Other(_))), "{result:?}");
-    assert_eq!(
-        store
-            .get_refresh(ENV_A, &hash("r1"))
-            .await
-            .unwrap()
-            .unwrap()
-            .rotated_at,
-        None
-    );
-    assert_eq!(store.get_refresh(ENV_A, &hash("r2")).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -108,13 +108,22 @@ async fn rotate_refresh_exactly_one_rotation_across_two_stores() {
         } else {
             cli.clone()
         };
-        let successor = refresh(&g, &format!("s{i}"), T0 + 10);
+        let next = refresh(&g, &format!("s{i}"), T0 + 10);
         async move {
             let sealed = format!("sealed s{i}").into_bytes();
             store
-                .rotate_refresh(ENV_A, &hash("r1"), &successor, &sealed, 30, T0 + 10)
+                .rotate_refresh(
+                    ENV_A,
+                    &hash("r1"),
+                    &successor(&next),
+                    &sealed,
+                    30,
+                    T0 + 10,
+                    open_gate(),
+                )
                 .await
                 .unwrap()
+                .outcome
         }
     })
     .await;

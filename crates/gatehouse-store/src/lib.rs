@@ -80,6 +80,56 @@ pub enum Rotation {
     Revoked,
     /// No such token in this environment.
     Missing,
+    /// The caller's [`RefreshGate`] refused the token (wrong client, expired, user disabled…);
+    /// nothing changed.
+    Declined,
+}
+
+/// The caller's rules for using a refresh token (its client, its expiry, its user, the
+/// request's scope and resource), which [`TokenStore::rotate_refresh`] applies inside its
+/// transaction to the token, its grant and its user as they are at that moment: `false`
+/// declines the rotation and nothing changes. Called at most once per attempt; a backend
+/// that retries a transaction calls it again on what it reads again.
+pub type RefreshGate = Box<dyn Fn(&RefreshWithGrant) -> bool + Send + Sync>;
+
+/// The parts of a refresh token's successor that are its own. The rest (environment,
+/// grant, client, scope) is the presented token's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Successor {
+    /// Hash of the new token.
+    pub hash: SecretHash,
+    /// Issue time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+impl Successor {
+    /// The successor's record, as it is stored, for a token presented as `presented`.
+    pub fn record_after(&self, presented: &RefreshTokenRecord) -> RefreshTokenRecord {
+        RefreshTokenRecord {
+            hash: self.hash.clone(),
+            env_id: presented.env_id.clone(),
+            grant_id: presented.grant_id.clone(),
+            client_id: presented.client_id.clone(),
+            scope: presented.scope.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            rotated_at: None,
+            successor_hash: None,
+            revoked_at: None,
+        }
+    }
+}
+
+/// What [`TokenStore::rotate_refresh`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationReport {
+    /// The presented token with its grant and user, as the rotation's transaction read them
+    /// (before any change it made); `None` when [`Rotation::Missing`].
+    pub presented: Option<RefreshWithGrant>,
+    /// What happened.
+    pub outcome: Rotation,
 }
 
 /// Environments.
@@ -348,19 +398,24 @@ pub trait TokenStore: Send + Sync {
         env_id: &str,
         hash: &SecretHash,
     ) -> StoreResult<Option<RefreshWithGrant>>;
-    /// Rotates `presented` to `successor` (same grant), atomically, as [`Rotation`] describes.
-    /// A token counts as revoked if it or its grant is revoked. Expiry of the presented
-    /// token is not checked here (the caller reads it with [`TokenStore::get_refresh`]). `sealed_successor` is kept
-    /// with the rotated token for the grace window only (see [`Store::gc`]).
+    /// Reads `presented` with its grant and user (as [`TokenStore::get_refresh_with_grant`]
+    /// does), asks `gate` whether it may be used, and if so rotates it to `successor`, all
+    /// in one transaction, as [`Rotation`] describes: a token whose grant is missing is
+    /// [`Rotation::Missing`] (the gate is not asked), one the gate refuses is
+    /// [`Rotation::Declined`]; after that a token counts as revoked if it or its grant is
+    /// revoked. Expiry is the gate's to check. `sealed_successor` is kept with the rotated
+    /// token for the grace window only (see [`Store::gc`]).
+    #[allow(clippy::too_many_arguments)]
     async fn rotate_refresh(
         &self,
         env_id: &str,
         presented: &SecretHash,
-        successor: &RefreshTokenRecord,
+        successor: &Successor,
         sealed_successor: &[u8],
         grace: i64,
         now: Timestamp,
-    ) -> StoreResult<Rotation>;
+        gate: RefreshGate,
+    ) -> StoreResult<RotationReport>;
     /// Records that the access token `jti` is revoked until `expires_at`.
     async fn revoke_jti(&self, env_id: &str, jti: &str, expires_at: Timestamp) -> StoreResult<()>;
     /// Whether the access token `jti` is revoked.

@@ -243,6 +243,20 @@ pub fn refresh(g: &GrantRecord, clear: &str, created_at: Timestamp) -> RefreshTo
     }
 }
 
+/// The successor part of `r`, for [`TokenStore::rotate_refresh`](crate::TokenStore::rotate_refresh).
+pub fn successor(r: &RefreshTokenRecord) -> crate::Successor {
+    crate::Successor {
+        hash: r.hash.clone(),
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+    }
+}
+
+/// A refresh gate that lets every token through.
+pub fn open_gate() -> crate::RefreshGate {
+    Box::new(|_| true)
+}
+
 /// An audit event labelled `n` (in `data`).
 pub fn event(
     env_id: &str,

@@ -245,9 +245,18 @@ pub async fn revoke_grant_revokes_all_its_refresh_tokens(store: Arc<dyn Store>) 
     let r2 = refresh(&g, "r2", T0 + 1);
     assert_eq!(
         store
-            .rotate_refresh(ENV_A, &hash("r1"), &r2, b"sealed r2", 30, T0 + 1)
+            .rotate_refresh(
+                ENV_A,
+                &hash("r1"),
+                &successor(&r2),
+                b"sealed r2",
+                30,
+                T0 + 1,
+                open_gate()
+            )
             .await
-            .unwrap(),
+            .unwrap()
+            .outcome,
         Rotation::Rotated
     );
     let other = grant(ENV_A, "g2");

@@ -196,22 +196,32 @@ pub async fn gc_wipes_sealed_successors_rotated_more_than_60_seconds_ago(store: 
             .rotate_refresh(
                 ENV_A,
                 &hash(&format!("{id} 1")),
-                &next,
+                &successor(&next),
                 sealed.as_bytes(),
                 60,
                 at,
+                open_gate(),
             )
             .await;
-        assert_eq!(r.unwrap(), Rotation::Rotated);
+        assert_eq!(r.unwrap().outcome, Rotation::Rotated);
     }
     store.gc(now).await.unwrap();
     let g = grant(ENV_A, "old");
     let present = async |id: &str| {
         let x = refresh(&g, &format!("{id} late"), now + 1);
         store
-            .rotate_refresh(ENV_A, &hash(&format!("{id} 1")), &x, b"x", 1000, now + 1)
+            .rotate_refresh(
+                ENV_A,
+                &hash(&format!("{id} 1")),
+                &successor(&x),
+                b"x",
+                1000,
+                now + 1,
+                open_gate(),
+            )
             .await
             .unwrap()
+            .outcome
     };
     assert_eq!(
         present("old").await,

@@ -17,7 +17,7 @@ async fn family(store: &dyn Store) -> GrantRecord {
 async fn rotate(
     store: &dyn Store,
     presented: &str,
-    successor: &RefreshTokenRecord,
+    next: &RefreshTokenRecord,
     sealed: &str,
     now: Timestamp,
 ) -> Rotation {
@@ -25,13 +25,15 @@ async fn rotate(
         .rotate_refresh(
             ENV_A,
             &hash(presented),
-            successor,
+            &successor(next),
             sealed.as_bytes(),
             GRACE,
             now,
+            open_gate(),
         )
         .await
         .unwrap()
+        .outcome
 }
 
 async fn get(store: &dyn Store, clear: &str) -> Option<RefreshTokenRecord> {
@@ -171,6 +173,139 @@ pub async fn rotate_refresh_rotates_live_token_and_stores_successor(store: Arc<d
             .revoked_at,
         None
     );
+}
+
+/// Rotates `presented` with `gate`, keeping what the gate was shown.
+async fn rotate_gated(
+    store: &dyn Store,
+    presented: &str,
+    next: &RefreshTokenRecord,
+    now: Timestamp,
+    allow: bool,
+) -> (crate::RotationReport, Vec<RefreshWithGrant>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shown = seen.clone();
+    let gate: crate::RefreshGate = Box::new(move |found| {
+        shown.lock().unwrap().push(found.clone());
+        allow
+    });
+    let report = store
+        .rotate_refresh(
+            ENV_A,
+            &hash(presented),
+            &successor(next),
+            b"sealed",
+            GRACE,
+            now,
+            gate,
+        )
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (report, seen)
+}
+
+/// The gate is shown the token, its grant and its user as the transaction reads them; when
+/// it says no, the outcome is `Declined`, the same record is reported, and nothing changes.
+pub async fn rotate_refresh_declined_by_the_gate_changes_nothing(store: Arc<dyn Store>) {
+    let g = family(store.as_ref()).await;
+    let r1 = get(store.as_ref(), "r1").await.unwrap();
+    let disabled = UserRecord {
+        disabled: true,
+        ..user(ENV_A, &user_id(ENV_A), "alice@example.com")
+    };
+    assert!(store.update_user(&disabled).await.unwrap());
+    let r2 = refresh(&g, "r2", T0 + 10);
+    let (report, seen) = rotate_gated(store.as_ref(), "r1", &r2, T0 + 10, false).await;
+    let expected = RefreshWithGrant {
+        token: r1.clone(),
+        grant: g.clone(),
+        user_active: false,
+    };
+    assert_eq!(
+        seen,
+        std::slice::from_ref(&expected),
+        "the gate saw the token once"
+    );
+    assert_eq!(
+        report,
+        crate::RotationReport {
+            presented: Some(expected),
+            outcome: Rotation::Declined,
+        }
+    );
+    assert_eq!(get(store.as_ref(), "r1").await, Some(r1), "not rotated");
+    assert_eq!(get(store.as_ref(), "r2").await, None, "no successor");
+    // Declining is not reuse: the token rotates once the gate agrees.
+    let (report, _) = rotate_gated(store.as_ref(), "r1", &r2, T0 + 11, true).await;
+    assert_eq!(report.outcome, Rotation::Rotated);
+}
+
+/// A rotation reports the presented token as it was before it (not yet rotated), and its
+/// successor takes the presented token's environment, grant, client and scope, with its
+/// own hash and times. A rotated token shows the gate its rotation.
+pub async fn rotate_refresh_reports_the_token_and_derives_the_successor(store: Arc<dyn Store>) {
+    let g = family(store.as_ref()).await;
+    let r1 = get(store.as_ref(), "r1").await.unwrap();
+    // The successor given has the wrong grant, client and scope: only its own parts count.
+    let given = RefreshTokenRecord {
+        grant_id: "elsewhere".into(),
+        client_id: "someone else".into(),
+        scope: "other".into(),
+        expires_at: T0 + 5000,
+        ..refresh(&g, "r2", T0 + 10)
+    };
+    let (report, seen) = rotate_gated(store.as_ref(), "r1", &given, T0 + 10, true).await;
+    assert_eq!(report.outcome, Rotation::Rotated);
+    let before = RefreshWithGrant {
+        token: r1.clone(),
+        grant: g.clone(),
+        user_active: true,
+    };
+    assert_eq!(report.presented, Some(before.clone()));
+    assert_eq!(seen, [before]);
+    assert_eq!(
+        get(store.as_ref(), "r2").await,
+        Some(RefreshTokenRecord {
+            hash: hash("r2"),
+            created_at: T0 + 10,
+            expires_at: T0 + 5000,
+            ..r1.clone()
+        })
+    );
+    let (again, seen) = rotate_gated(store.as_ref(), "r1", &given, T0 + 12, true).await;
+    assert!(matches!(again.outcome, Rotation::Grace { .. }), "{again:?}");
+    let shown = &seen[0].token;
+    assert_eq!(
+        (shown.rotated_at, shown.successor_hash.clone()),
+        (Some(T0 + 10), Some(hash("r2")))
+    );
+}
+
+/// An unknown token, or one whose grant is gone, is `Missing` and the gate is not asked.
+pub async fn rotate_refresh_of_a_token_without_grant_is_missing_and_asks_no_gate(
+    store: Arc<dyn Store>,
+) {
+    let g = seed_grant(store.as_ref(), "g1").await;
+    let orphan = RefreshTokenRecord {
+        grant_id: "no such grant".into(),
+        ..refresh(&g, "orphan", T0)
+    };
+    store.create_refresh(&orphan).await.unwrap();
+    let next = refresh(&g, "next", T0 + 1);
+    for presented in ["orphan", "unknown"] {
+        let (report, seen) = rotate_gated(store.as_ref(), presented, &next, T0 + 1, true).await;
+        assert_eq!(
+            report,
+            crate::RotationReport {
+                presented: None,
+                outcome: Rotation::Missing,
+            },
+            "{presented}"
+        );
+        assert!(seen.is_empty(), "{presented}: the gate was asked");
+    }
+    assert_eq!(get(store.as_ref(), "next").await, None);
 }
 
 /// Presenting the rotated token again inside the grace window, while its successor is
@@ -372,9 +507,18 @@ pub async fn rotate_refresh_of_unknown_token_or_other_environment_is_missing(
         Rotation::Missing
     );
     let elsewhere = store
-        .rotate_refresh(ENV_B, &hash("r1"), &x, b"sealed x", GRACE, T0 + 1)
+        .rotate_refresh(
+            ENV_B,
+            &hash("r1"),
+            &successor(&x),
+            b"sealed x",
+            GRACE,
+            T0 + 1,
+            open_gate(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .outcome;
     assert_eq!(elsewhere, Rotation::Missing);
     assert_eq!(get(store.as_ref(), "x").await, None);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Refresh tokens: rotation on every use, a grace window for parallel refreshes, reuse
 //! detection that revokes the family.
 
+use gatehouse_oauth::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -232,4 +233,34 @@ async fn a_disabled_users_refresh_token_is_refused_until_they_are_enabled() {
         StatusCode::OK,
         "the refused refresh changed nothing: {body}"
     );
+}
+
+/// Once its MCP server is deleted (and the server has seen it), a refresh token is refused,
+/// and the refused refresh neither rotates nor revokes the token.
+#[tokio::test]
+async fn a_refresh_token_of_a_deleted_mcp_server_is_refused_and_left_as_it_was() {
+    let app = TestApp::spawn().await;
+    let resource = app.add_resource("dev", MCP, "todo:read").await;
+    let (client, t) = tokens(&app, "todo:read offline_access").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    assert!(
+        app.store
+            .delete_resource("dev", &resource.id)
+            .await
+            .unwrap()
+    );
+    app.reload().await;
+    let (s, body) = refresh(&app, &client, &rt, &[]).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    let stored = app
+        .store
+        .get_refresh("dev", &Secret::presented(&rt).hash())
+        .await
+        .unwrap()
+        .expect("the token is kept");
+    assert_eq!((stored.rotated_at, stored.revoked_at), (None, None));
 }
