@@ -1,15 +1,18 @@
 //! The authentication log and initial access tokens.
 
+use std::ops::Range;
+
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuditEvent, AuditQuery, AuditStore, InitialAccessTokenRecord, SecretHash, StoreResult,
-    Timestamp,
+    AuditEvent, AuditQuery, AuditStore, InitialAccessTokenRecord, SecretHash, StoreError,
+    StoreResult, Timestamp,
 };
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::SqliteStore;
-use crate::error::DbResult;
-use crate::sql::{Filter, hash_col, json_col, to_json};
+use crate::error::{DbResult, other};
+use crate::sql::{Filter, hash_col, json_col};
 
 const EVENT_COLUMNS: &str = "id, env_id, at_ms, correlation_id, event, outcome, error, error_detail, \
      client_id, resource, user_id, ip, data";
@@ -51,28 +54,79 @@ fn iat_row(row: &Row<'_>) -> rusqlite::Result<InitialAccessTokenRecord> {
     })
 }
 
+/// A batch of events made ready for the writer thread by the caller: every text column,
+/// the JSON `data` included, in one buffer. The writer thread is the store's one serial
+/// resource; this way it neither encodes JSON nor frees a batch's many small strings (it
+/// used to get a deep copy of the events: 8.9% of its time went to JSON and 5% to freeing
+/// the copy under client-credentials load).
+pub(crate) struct EventBatch {
+    text: Vec<u8>,
+    rows: Vec<FlatEvent>,
+}
+
+/// One event of an [`EventBatch`]: its time, and where each text column lies in the buffer
+/// (`None`: NULL), in the order of [`append_tx`]'s `INSERT` (`env_id` … `ip`, then `data`).
+struct FlatEvent {
+    at_ms: i64,
+    text: [Option<Range<usize>>; 11],
+}
+
+impl EventBatch {
+    pub(crate) fn new(events: &[AuditEvent]) -> DbResult<Self> {
+        let mut text = Vec::with_capacity(events.len() * 320);
+        let mut rows = Vec::with_capacity(events.len());
+        for e in events {
+            let mut put = |s: Option<&str>| {
+                s.map(|s| {
+                    let start = text.len();
+                    text.extend_from_slice(s.as_bytes());
+                    start..text.len()
+                })
+            };
+            let mut cols = [
+                put(Some(&e.env_id)),
+                put(Some(&e.correlation_id)),
+                put(Some(&e.event)),
+                put(Some(&e.outcome)),
+                put(e.error.as_deref()),
+                put(e.error_detail.as_deref()),
+                put(e.client_id.as_deref()),
+                put(e.resource.as_deref()),
+                put(e.user_id.as_deref()),
+                put(e.ip.as_deref()),
+                None,
+            ];
+            let start = text.len();
+            serde_json::to_writer(&mut text, &e.data)
+                .map_err(|err| other(format!("cannot encode JSON: {err}")))?;
+            cols[10] = Some(start..text.len());
+            rows.push(FlatEvent {
+                at_ms: e.at_ms,
+                text: cols,
+            });
+        }
+        Ok(Self { text, rows })
+    }
+}
+
 /// Inserts the events in order; the id column (AUTOINCREMENT) assigns increasing ids.
-fn append_tx(tx: &Transaction<'_>, events: &[AuditEvent]) -> DbResult<()> {
+fn append_tx(tx: &Transaction<'_>, batch: &EventBatch) -> DbResult<()> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO audit_events (env_id, at_ms, correlation_id, event, outcome, error,
+        "INSERT INTO audit_events (at_ms, env_id, correlation_id, event, outcome, error,
              error_detail, client_id, resource, user_id, ip, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    for e in events {
-        stmt.execute(params![
-            e.env_id,
-            e.at_ms,
-            e.correlation_id,
-            e.event,
-            e.outcome,
-            e.error,
-            e.error_detail,
-            e.client_id,
-            e.resource,
-            e.user_id,
-            e.ip,
-            to_json(&e.data)?
-        ])?;
+    for row in &batch.rows {
+        stmt.raw_bind_parameter(1, row.at_ms)?;
+        for (i, col) in row.text.iter().enumerate() {
+            // The buffer holds only `&str`s and JSON, so every range is UTF-8 text.
+            let value = match col {
+                Some(r) => ValueRef::Text(&batch.text[r.clone()]),
+                None => ValueRef::Null,
+            };
+            stmt.raw_bind_parameter(i + 2, ToSqlOutput::Borrowed(value))?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
 }
@@ -125,8 +179,8 @@ impl AuditStore for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
-        let events = events.to_vec();
-        self.pool.write(move |tx| append_tx(tx, &events)).await
+        let batch = EventBatch::new(events).map_err(StoreError::from)?;
+        self.pool.write(move |tx| append_tx(tx, &batch)).await
     }
 
     /// "Newest first" is by id (append order), which may differ from `at_ms` order when
@@ -234,7 +288,7 @@ mod tests {
                     data: serde_json::json!({}),
                 })
                 .collect();
-            append_tx(tx, &events)?;
+            append_tx(tx, &EventBatch::new(&events)?)?;
             Ok(())
         })
         .await
