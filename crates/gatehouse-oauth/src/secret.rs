@@ -23,6 +23,18 @@ impl Secret {
         Self(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random)))
     }
 
+    /// Builds a secret whose [`SecretHash`] sorts by creation time:
+    /// `{prefix}{ms}.{random}`, `ms` in [`ORDER_DIGITS`] lowercase hex digits. Stored hashes
+    /// of random secrets land anywhere in their index, and each insert dirtied (and each
+    /// commit wrote) an index page of its own; these grow at the index's end.
+    pub fn ordered(prefix: &str, ms: u64, random: [u8; 32]) -> Self {
+        Self(format!(
+            "{prefix}{ms:0width$x}.{}",
+            URL_SAFE_NO_PAD.encode(random),
+            width = ORDER_DIGITS
+        ))
+    }
+
     /// Wraps a secret presented by a client.
     pub fn presented(value: &str) -> Self {
         Self(value.to_owned())
@@ -45,15 +57,26 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// SHA-256 of a secret, base64url without padding (43 characters).
+/// Hex digits of the creation time (milliseconds since the epoch) in an ordered secret:
+/// enough until the year 2527.
+pub const ORDER_DIGITS: usize = 11;
+
+/// SHA-256 of a secret, base64url without padding (43 characters); for an ordered secret
+/// ([`Secret::ordered`]), its creation time as written in it, a `.`, then that hash.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretHash(String);
 
 impl SecretHash {
-    /// Hashes a clear value.
+    /// Hashes a clear value. The hash always covers the whole value; the time in front of
+    /// an ordered secret's hash only places it in an index (and is no secret: the record
+    /// stores its creation time anyway).
     pub fn of(clear: &str) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, clear.as_bytes());
-        Self(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+        let hash = URL_SAFE_NO_PAD.encode(digest.as_ref());
+        match order_key(clear) {
+            Some(ms) => Self(format!("{ms}.{hash}")),
+            None => Self(hash),
+        }
     }
 
     /// Rebuilds a hash read back from storage.
@@ -72,6 +95,17 @@ impl SecretHash {
         aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.0.as_bytes())
             .is_ok()
     }
+}
+
+/// The creation time an ordered secret carries: the [`ORDER_DIGITS`] lowercase hex digits
+/// right before its first `.`. Secrets without one (client secrets, and refresh tokens and
+/// codes issued before ordered secrets) hash as before.
+fn order_key(clear: &str) -> Option<&str> {
+    let (head, _) = clear.split_once('.')?;
+    let ms = head.get(head.len().checked_sub(ORDER_DIGITS)?..)?;
+    ms.bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        .then_some(ms)
 }
 
 /// Base64url (no padding) of arbitrary bytes; the encoding used throughout JOSE and PKCE.
@@ -103,5 +137,41 @@ mod tests {
         assert!(h.matches(s.expose()));
         assert!(!h.matches("x_other"));
         assert_eq!(h.as_str().len(), 43);
+    }
+
+    #[test]
+    fn ordered_hashes_sort_by_creation_time_and_match_only_their_secret() {
+        let early = Secret::ordered("ghr_", 0x19a_c0ff_ee00, [9; 32]);
+        let late = Secret::ordered("ghr_", 0x19a_c0ff_ee01, [1; 32]);
+        assert!(
+            early.expose().starts_with("ghr_19ac0ffee00."),
+            "{}",
+            early.expose()
+        );
+        assert_eq!(early.expose().len(), 4 + ORDER_DIGITS + 1 + 43);
+        let (he, hl) = (early.hash(), late.hash());
+        assert!(he < hl, "{he:?} {hl:?}");
+        assert!(he.as_str().starts_with("19ac0ffee00."));
+        assert_eq!(he.as_str().len(), ORDER_DIGITS + 1 + 43);
+        assert!(he.matches(early.expose()));
+        assert!(!he.matches(late.expose()));
+        // The hash covers the whole value: the same time with another random part differs.
+        let twin = Secret::ordered("ghr_", 0x19a_c0ff_ee00, [8; 32]);
+        assert!(!he.matches(twin.expose()));
+    }
+
+    #[test]
+    fn only_hex_time_before_the_first_dot_orders_a_hash() {
+        let plain = |v: &str| SecretHash::of(v).as_str().len() == 43;
+        assert!(plain("ghs_abcdefABCDEF0123456789-_"));
+        assert!(plain("ghr_19ac0ffeeXX.rest"), "not hex");
+        assert!(plain("ghr_19AC0FFEE00.rest"), "not lowercase");
+        assert!(plain("c0ffee.rest"), "too short");
+        assert!(plain("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"), "a JWT");
+        assert!(
+            plain("ghr_\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}.x"),
+            "not a char boundary"
+        );
+        assert!(!plain("19ac0ffee00.rest.more"));
     }
 }

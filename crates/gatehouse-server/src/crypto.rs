@@ -23,6 +23,20 @@ pub fn new_secret(prefix: &str) -> Secret {
     Secret::from_random(prefix, random_bytes::<32>())
 }
 
+/// A new secret (256 bits) whose stored hash sorts by creation time ([`Secret::ordered`]):
+/// for records looked up by hash and written often (refresh tokens, authorization codes),
+/// so their index grows at its end.
+pub fn new_ordered_secret(prefix: &str) -> Secret {
+    Secret::ordered(prefix, now_ms(), random_bytes::<32>())
+}
+
+/// Milliseconds since the epoch, by the system clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A new identifier (`usr_…`, `res_…`): 128 random bits, base64url.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", b64url(&random_bytes::<16>()))
@@ -34,10 +48,7 @@ pub fn new_id(prefix: &str) -> String {
 /// row dirtied a different index page, and every commit wrote (and every checkpoint copied)
 /// one 4 KiB page per row.
 pub fn new_correlation_id(prefix: &str) -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!("{prefix}{ms:011x}{}", b64url(&random_bytes::<16>()))
+    format!("{prefix}{:011x}{}", now_ms(), b64url(&random_bytes::<16>()))
 }
 
 /// Why the master key could not be loaded.

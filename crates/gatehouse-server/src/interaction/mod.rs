@@ -337,7 +337,7 @@ pub async fn complete(
         revoked_at: None,
         revoked_reason: None,
     };
-    let code = crypto::new_secret("ghc_code_");
+    let code = crypto::new_ordered_secret("ghc_code_");
     let record = AuthCodeRecord {
         hash: code.hash(),
         env_id: env.id().to_owned(),

@@ -65,7 +65,7 @@ pub async fn issue(
             let grant = d.grant.as_ref().ok_or_else(|| {
                 internal("issuing refresh token", "a refresh token needs a grant")
             })?;
-            let secret = crypto::new_secret("ghr_");
+            let secret = crypto::new_ordered_secret("ghr_");
             let record = RefreshTokenRecord {
                 hash: secret.hash(),
                 env_id: env.id().to_owned(),

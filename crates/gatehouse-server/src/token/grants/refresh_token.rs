@@ -151,7 +151,7 @@ async fn rotate(
     rules: &Rules,
 ) -> Result<(RefreshWithGrant, Result<Secret, OAuthError>), OAuthError> {
     let env_id = cx.env.id();
-    let successor = crypto::new_secret("ghr_");
+    let successor = crypto::new_ordered_secret("ghr_");
     let next = Successor {
         hash: successor.hash(),
         created_at: cx.now,
