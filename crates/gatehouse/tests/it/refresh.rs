@@ -264,3 +264,53 @@ async fn a_refresh_token_of_a_deleted_mcp_server_is_refused_and_left_as_it_was()
         .expect("the token is kept");
     assert_eq!((stored.rotated_at, stored.revoked_at), (None, None));
 }
+
+/// Refresh tokens are ordered secrets (`ghr_{ms}.{random}`, stored as `{ms}.{hash}` so their
+/// index grows at its end); a token issued before, a plain secret stored as a plain hash,
+/// still rotates, and its successor is ordered.
+#[tokio::test]
+async fn refresh_tokens_are_ordered_and_tokens_issued_before_still_rotate() {
+    let app = TestApp::spawn().await;
+    app.add_resource("dev", MCP, "todo:read").await;
+    let (client, t) = tokens(&app, "todo:read offline_access").await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let ordered = |value: &str| {
+        let hash = Secret::presented(value).hash();
+        let (ms, rest) = value
+            .strip_prefix("ghr_")
+            .and_then(|v| v.split_once('.'))
+            .unwrap_or_else(|| panic!("not an ordered token: {value}"));
+        assert!(hash.as_str().starts_with(&format!("{ms}.")), "{hash:?}");
+        assert_eq!((ms.len(), rest.len()), (11, 43), "{value}");
+        hash
+    };
+    let issued = app
+        .store
+        .get_refresh("dev", &ordered(&rt))
+        .await
+        .unwrap()
+        .expect("stored under its ordered hash");
+
+    let old = Secret::from_random("ghr_", [7; 32]);
+    assert_eq!(old.hash().as_str().len(), 43, "a plain hash");
+    let mut record = issued.clone();
+    record.hash = old.hash();
+    app.store.create_refresh(&record).await.unwrap();
+    let (s, body) = refresh(&app, &client, old.expose(), &[]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let next = body["refresh_token"].as_str().unwrap();
+    assert!(
+        app.store
+            .get_refresh("dev", &ordered(next))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let rotated = app
+        .store
+        .get_refresh("dev", &old.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rotated.rotated_at.is_some());
+}
