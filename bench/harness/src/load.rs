@@ -302,20 +302,6 @@ async fn phase(workers: Vec<Worker>, dur: Duration, pids: &[u32]) -> (Vec<Worker
     (back, round)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        f64::midpoint(v[n / 2 - 1], v[n / 2])
-    }
-}
-
 fn flow_config(a: &LoadArgs, client_id: String, authorize_url: &str) -> Result<FlowConfig> {
     Ok(FlowConfig {
         authorize_url: authorize_url.to_owned(),
@@ -545,7 +531,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
             })
         })
         .collect();
-    let field = |k: &str| median(per_round.iter().filter_map(|r| r[k].as_f64()).collect());
+    let field = |k: &str| results::median(per_round.iter().filter_map(|r| r[k].as_f64()).collect());
     let errors: u64 = rounds.iter().map(|r| r.errors).sum();
     let record = json!({
         "type": "load",

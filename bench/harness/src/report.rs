@@ -480,7 +480,7 @@ fn table_of_loads(md: &mut String, rows: &[&Value]) {
 
 pub(crate) fn run(a: &ReportArgs) -> Result<()> {
     let d = Data {
-        records: results::read(&a.results)?,
+        records: results::join_rounds(results::read(&a.results)?),
     };
     let m: Value = serde_json::from_str(
         &std::fs::read_to_string(&a.machine)
@@ -540,8 +540,10 @@ pub(crate) fn run(a: &ReportArgs) -> Result<()> {
         "\nMethod: every HTTP scenario runs through the same load driver (`bench/harness`, \
          `gatehouse-bench load`): N simulated clients, one kept-alive HTTP/1.1 connection each, \
          closed loop, on one thread (like `wrk -t1 -cN`), sharing the machine's cores with the \
-         server under test, loopback only, no TLS. A warm-up is followed by several rounds; the \
-         tables give the median of the rounds. CPU is the utime+stime delta of the server's \
+         server under test, loopback only, no TLS. The targets of a scenario take turns: one \
+         round of each (after its own warm-up), then the next round of each, so that a ratio \
+         compares the same minutes of a machine whose speed drifts; the tables give the median \
+         of a target's rounds, listed in the order they ran. CPU is the utime+stime delta of the server's \
          process tree (`/proc/<pid>/stat`) per 1,000 successful operations; peak RSS is VmHWM \
          of the tree, reset (`clear_refs`) after warm-up. An operation is one request, except \
          `authcode` (authorize redirect + code exchange: two requests) and `refresh` (one \
