@@ -250,6 +250,7 @@ macro_rules! __conformance_with_cases {
             refresh::rotate_refresh_of_unknown_token_or_other_environment_is_missing,
             refresh::rotate_refresh_exactly_one_rotation_under_concurrency,
             refresh::rotate_refresh_declined_by_the_gate_changes_nothing,
+            refresh::rotate_refresh_whose_successor_key_is_taken_fails_and_changes_nothing,
             refresh::rotate_refresh_reports_the_token_and_derives_the_successor,
             refresh::rotate_refresh_of_a_token_without_grant_is_missing_and_asks_no_gate,
             maintenance::revoke_jti_is_seen_only_in_its_environment,

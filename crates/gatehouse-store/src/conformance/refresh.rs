@@ -241,6 +241,38 @@ pub async fn rotate_refresh_declined_by_the_gate_changes_nothing(store: Arc<dyn 
     assert_eq!(report.outcome, Rotation::Rotated);
 }
 
+/// A rotation whose successor's key is taken fails as a conflict and changes nothing: the
+/// presented token's mark goes with the failed insert (on PostgreSQL both go out with the
+/// `COMMIT`, which then rolls back), and the token rotates afterwards to a free key.
+pub async fn rotate_refresh_whose_successor_key_is_taken_fails_and_changes_nothing(
+    store: Arc<dyn Store>,
+) {
+    let g = family(store.as_ref()).await;
+    let r1 = get(store.as_ref(), "r1").await.unwrap();
+    let taken = refresh(&g, "taken", T0 + 5);
+    store.create_refresh(&taken).await.unwrap();
+    let result = store
+        .rotate_refresh(
+            ENV_A,
+            &hash("r1"),
+            &successor(&refresh(&g, "taken", T0 + 10)),
+            b"sealed",
+            GRACE,
+            T0 + 10,
+            open_gate(),
+        )
+        .await;
+    assert_conflict(result, "a successor whose key is taken");
+    assert_eq!(get(store.as_ref(), "r1").await, Some(r1), "not rotated");
+    assert_eq!(get(store.as_ref(), "taken").await, Some(taken), "unchanged");
+    let r2 = refresh(&g, "r2", T0 + 11);
+    assert_eq!(
+        rotate(store.as_ref(), "r1", &r2, "sealed r2", T0 + 11).await,
+        Rotation::Rotated
+    );
+    assert_eq!(get(store.as_ref(), "r2").await, Some(r2));
+}
+
 /// A rotation reports the presented token as it was before it (not yet rotated), and its
 /// successor takes the presented token's environment, grant, client and scope, with its
 /// own hash and times. A rotated token shows the gate its rotation.
