@@ -16,7 +16,15 @@ RULES = [
 ]
 
 
-def classify(stack):
+# Threads of Gatehouse's own, by name (`perf script` prints it first on a sample's line).
+THREADS = [
+    ("gatehouse-db-wr", "SQLite writer thread (transactions, WAL)"),
+    ("gatehouse-db-ch", "SQLite checkpointer thread"),
+    ("gatehouse-db-rd", "SQLite reader threads"),
+]
+
+
+def classify(thread, stack):
     joined = "\n".join(stack)
     m = re.search(r"gatehouse_store_[a-z]+::([a-z_]+)::<impl [^>]*>::([a-z_]+)", joined) or re.search(
         r"gatehouse_store_[a-z]+::([a-z_]+)::\{impl#0\}::([a-z_]+)", joined
@@ -26,11 +34,26 @@ def classify(stack):
     for name, pat in RULES:
         if re.search(pat, joined):
             return name
-    if "blocking::pool" in joined or "Condvar" in joined:
+    for prefix, name in THREADS:
+        if thread.startswith(prefix):
+            return name
+    # tokio's workers run on threads of the blocking pool too: a worker's stack is the
+    # scheduler's unless it is polling a task (`run_task`).
+    worker = "multi_thread::worker" in joined
+    if worker and "run_task" not in joined:
+        return "tokio scheduler / epoll (no task)"
+    if not worker and ("blocking::pool" in joined or "Condvar" in joined):
         return "blocking pool: parking/unparking threads (no task)"
     if "spawn_blocking" in joined or "spawn_task" in joined:
         return "spawn_blocking: submitting, waking a thread"
-    if "hyper::proto" in joined or "writev" in joined or "recvfrom" in joined:
+    # A handler runs inside hyper's dispatcher (the stack lists the leaf first): a sample is
+    # the handler's when a frame of Gatehouse or axum lies between the leaf and hyper.
+    inner = next((i for i, f in enumerate(stack) if "hyper::proto" in f), None)
+    if inner is not None and any(
+        "gatehouse_" in f or "axum::" in f or "tower::" in f for f in stack[:inner]
+    ):
+        return "request handlers (Gatehouse, axum; not the above)"
+    if inner is not None or "writev" in joined or "recvfrom" in joined:
         return "HTTP (hyper, socket I/O)"
     if "tokio::runtime" in joined or "epoll" in joined:
         return "tokio scheduler / epoll"
@@ -43,17 +66,19 @@ def classify(stack):
 
 def main():
     counts = collections.Counter()
-    stack = []
+    thread, stack = "", []
     for line in sys.stdin:
         line = line.rstrip("\n")
         if not line.strip():
             if stack:
-                counts[classify(stack)] += 1
-            stack = []
+                counts[classify(thread, stack)] += 1
+            thread, stack = "", []
         elif line.startswith(("\t", " ")):
             stack.append(line.strip())
+        else:
+            thread = line.split(maxsplit=1)[0] if line.split() else ""
     if stack:
-        counts[classify(stack)] += 1
+        counts[classify(thread, stack)] += 1
     total = sum(counts.values()) or 1
     for k, v in counts.most_common():
         print(f"{100 * v / total:6.1f}%  {k}")
