@@ -107,6 +107,11 @@ pub(crate) struct LoadArgs {
     /// Root pid of a process under test (repeatable; descendants included).
     #[arg(long)]
     pid: Vec<u32>,
+    /// Root pid of a database server the target uses, e.g. PostgreSQL's postmaster
+    /// (repeatable; descendants alive when a round starts): its CPU is recorded apart, as
+    /// `db_cpu_s_per_1k`.
+    #[arg(long)]
+    db_pid: Vec<u32>,
     /// Results file (JSON lines, appended).
     #[arg(long)]
     out: PathBuf,
@@ -245,6 +250,7 @@ struct Round {
     secs: f64,
     latencies_us: Vec<u32>,
     cpu_s: f64,
+    db_cpu_s: f64,
     first_error: Option<String>,
 }
 
@@ -257,7 +263,15 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 /// Runs every worker until `dur` has passed; returns them with what they did.
-async fn phase(workers: Vec<Worker>, dur: Duration, pids: &[u32]) -> (Vec<Worker>, Round) {
+async fn phase(
+    workers: Vec<Worker>,
+    dur: Duration,
+    pids: &[u32],
+    db_roots: &[u32],
+) -> (Vec<Worker>, Round) {
+    // A database server starts processes as connections come (PostgreSQL's backends).
+    let db_pids: Vec<u32> = db_roots.iter().flat_map(|p| procstat::tree(*p)).collect();
+    let db0 = procstat::cpu_seconds(&db_pids);
     let cpu0 = procstat::cpu_seconds(pids);
     let start = Instant::now();
     let deadline = start + dur;
@@ -298,6 +312,7 @@ async fn phase(workers: Vec<Worker>, dur: Duration, pids: &[u32]) -> (Vec<Worker
     }
     round.secs = start.elapsed().as_secs_f64();
     round.cpu_s = procstat::cpu_seconds(pids) - cpu0;
+    round.db_cpu_s = procstat::cpu_seconds(&db_pids) - db0;
     round.latencies_us.sort_unstable();
     (back, round)
 }
@@ -496,7 +511,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
         .with_context(|| format!("{} / {}: setting up", a.scenario, a.target))?;
     let pids: Vec<u32> = a.pid.iter().flat_map(|p| procstat::tree(*p)).collect();
     if a.warmup > 0.0 {
-        let (back, warm) = phase(ws, Duration::from_secs_f64(a.warmup), &pids).await;
+        let (back, warm) = phase(ws, Duration::from_secs_f64(a.warmup), &pids, &a.db_pid).await;
         ws = back;
         if warm.ok == 0 {
             bail!(
@@ -510,7 +525,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
     procstat::reset_peak(&pids);
     let mut rounds = Vec::new();
     for _ in 0..a.rounds {
-        let (back, r) = phase(ws, Duration::from_secs_f64(a.secs), &pids).await;
+        let (back, r) = phase(ws, Duration::from_secs_f64(a.secs), &pids, &a.db_pid).await;
         ws = back;
         rounds.push(r);
     }
@@ -528,6 +543,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
                 "p99_ms": percentile(&r.latencies_us, 0.99),
                 "cpu_s": r.cpu_s,
                 "cpu_s_per_1k": if r.ok > 0 && !pids.is_empty() { r.cpu_s * 1000.0 / r.ok as f64 } else { f64::NAN },
+                "db_cpu_s_per_1k": if r.ok > 0 && !a.db_pid.is_empty() { r.db_cpu_s * 1000.0 / r.ok as f64 } else { f64::NAN },
             })
         })
         .collect();
@@ -546,6 +562,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
         "p50_ms": field("p50_ms"),
         "p99_ms": field("p99_ms"),
         "cpu_s_per_1k": field("cpu_s_per_1k"),
+        "db_cpu_s_per_1k": field("db_cpu_s_per_1k"),
         "peak_rss_mb": if pids.is_empty() { f64::NAN } else { peak_kb as f64 / 1024.0 },
         "errors": errors,
         "first_error": rounds.iter().find_map(|r| r.first_error.clone()),
@@ -556,7 +573,7 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
         "pids": pids,
     });
     eprintln!(
-        "  {:<14} {:<28} {:>9.0} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms  cpu {:>6.3} s/1k  rss {:>6.1} MB  errors {}{}",
+        "  {:<14} {:<28} {:>9.0} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms  cpu {:>6.3} s/1k  rss {:>6.1} MB  errors {}{}{}",
         a.scenario,
         a.target,
         record["rps"].as_f64().unwrap_or(f64::NAN),
@@ -565,6 +582,10 @@ async fn run_async(a: &LoadArgs) -> Result<()> {
         record["cpu_s_per_1k"].as_f64().unwrap_or(f64::NAN),
         record["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
         errors,
+        record["db_cpu_s_per_1k"]
+            .as_f64()
+            .map(|c| format!("  database cpu {c:.3} s/1k"))
+            .unwrap_or_default(),
         record["first_error"]
             .as_str()
             .map(|e| format!(" (first: {})", flow::snippet(e)))

@@ -80,7 +80,7 @@ fn joined(p: &[Value]) -> Value {
     let med = |k: &str| median(rounds.iter().filter_map(|r| r[k].as_f64()).collect());
     let mut o = p[0].clone();
     o["rounds"] = json!(rounds);
-    for k in ["rps", "p50_ms", "p99_ms", "cpu_s_per_1k"] {
+    for k in ["rps", "p50_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_s_per_1k"] {
         o[k] = json!(med(k));
     }
     let peak = p.iter().filter_map(|r| r["peak_rss_mb"].as_f64());
