@@ -1,13 +1,19 @@
-//! The issuance ceiling: a bare axum handler that signs one ES256 JWT per request with a key
-//! parsed once (aws-lc-rs, as Gatehouse), and answers a token response. No client
-//! authentication, no storage, no log: what is left is HTTP plus one signature.
+//! The ceilings: bare axum handlers that measure what this machine allows before a server
+//! does any work of its own.
+//!
+//! - `POST /token` signs one ES256 JWT per request with a key parsed once (aws-lc-rs, as
+//!   Gatehouse) and answers a token response. No client authentication, no storage, no log:
+//!   what is left is HTTP plus one signature (the ceiling for token issuance).
+//! - `GET /jwks.json` answers that key's JWK set, serialized once: a fixed document from
+//!   memory with no middleware, the ceiling for any request (discovery, JWKS, introspection).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +25,23 @@ struct Signer {
     key: EcdsaKeyPair,
     rng: SystemRandom,
     header: String,
+    /// The key's JWK set, serialized at start-up.
+    jwks: Bytes,
+}
+
+/// The JWK set, as a document server answers it from memory.
+async fn jwk_set(State(s): State<Arc<Signer>>) -> Response {
+    let mut resp = s.jwks.clone().into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
 }
 
 async fn token(State(s): State<Arc<Signer>>) -> Response {
@@ -60,7 +83,7 @@ async fn token(State(s): State<Arc<Signer>>) -> Response {
     resp
 }
 
-/// Serves `POST /token` and `GET /health` on `listen` until killed.
+/// Serves `POST /token`, `GET /jwks.json` and `GET /health` on `listen` until killed.
 pub(crate) fn serve(listen: &str) -> Result<()> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -68,9 +91,24 @@ pub(crate) fn serve(listen: &str) -> Result<()> {
     let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
         .map_err(|_| anyhow!("key parsing failed"))?;
     let header = b64url(br#"{"alg":"ES256","typ":"at+jwt","kid":"ceiling"}"#);
-    let signer = Arc::new(Signer { key, rng, header });
+    // An uncompressed P-256 point: 0x04, then x and y (32 bytes each).
+    let point = key.public_key().as_ref();
+    let (x, y) = point[1..].split_at(32);
+    let jwks = json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y),
+        "kid": "ceiling", "use": "sig", "alg": "ES256",
+    }]})
+    .to_string()
+    .into();
+    let signer = Arc::new(Signer {
+        key,
+        rng,
+        header,
+        jwks,
+    });
     let app = axum::Router::new()
         .route("/token", post(token))
+        .route("/jwks.json", get(jwk_set))
         .route("/health", get(|| async { "ok" }))
         .with_state(signer);
     let rt = tokio::runtime::Builder::new_multi_thread()
