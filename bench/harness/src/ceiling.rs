@@ -29,19 +29,27 @@ struct Signer {
     jwks: Bytes,
 }
 
+/// A JSON response with the given `Cache-Control`.
+fn json_response(body: impl IntoResponse, cache_control: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// The JWK set, as a document server answers it from memory.
 async fn jwk_set(State(s): State<Arc<Signer>>) -> Response {
-    let mut resp = s.jwks.clone().into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    resp
+    json_response(s.jwks.clone(), "public, max-age=300")
 }
 
 async fn token(State(s): State<Arc<Signer>>) -> Response {
@@ -73,14 +81,7 @@ async fn token(State(s): State<Arc<Signer>>) -> Response {
         "scope": "mcp:tools",
     })
     .to_string();
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    json_response(body, "no-store")
 }
 
 /// Serves `POST /token`, `GET /jwks.json` and `GET /health` on `listen` until killed.
