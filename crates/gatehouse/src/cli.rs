@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
-    /// Worker threads of the async runtime [default: one per core], e.g. to keep a gateway
-    /// from taking every core of a machine it shares with its MCP server (docs/gateway.md:
-    /// measure first). The authorization server wants one per core.
+    /// Worker threads of the async runtime [default: one per core; `proxy`: half the cores,
+    /// at least one] (docs/gateway.md: measure first). The authorization server wants one
+    /// per core.
     #[arg(long, global = true, env = "GATEHOUSE_THREADS", value_name = "N")]
     pub(crate) threads: Option<std::num::NonZeroUsize>,
 }

@@ -21,11 +21,27 @@ use clap::Parser as _;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The gateway's default worker threads: half the cores, at least one. Each proxied call
+/// passes between three tasks (the client's connection, the handler, the upstream
+/// connection), and fewer workers turn fewer of those hand-offs into cross-thread wake-ups:
+/// on three two-core VMs one worker added less latency than two, or as little, with as much
+/// throughput or more (bench/analysis.md); and a gateway leaves the other cores to the MCP
+/// server beside it. `--threads` overrides it.
+fn proxy_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cli.threads {
-        builder.worker_threads(n.get());
+    match cli.threads {
+        Some(n) => {
+            builder.worker_threads(n.get());
+        }
+        None if matches!(cli.command, cli::Command::Proxy(_)) => {
+            builder.worker_threads(proxy_workers());
+        }
+        None => {}
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,

@@ -464,10 +464,20 @@ async fn admin_keys_administrators_and_policies_from_the_cli() {
 /// environment; `Err(stderr)` if it refused to start.
 fn reported_workers(extra: &[&str], env: &[(&str, &str)]) -> Result<usize, String> {
     let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
+    reported_workers_of(extra, &serve, env)
+}
+
+/// The worker-thread count a subcommand (`command`, with its arguments) reports at start-up.
+fn reported_workers_of(
+    extra: &[&str],
+    command: &[&str],
+    env: &[(&str, &str)],
+) -> Result<usize, String> {
     let mut child = Command::new(BIN)
         .args(extra)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .args(command)
         .env_remove("GATEHOUSE_THREADS")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -503,4 +513,32 @@ fn threads_sets_the_runtime_worker_count() {
     );
     let refused = reported_workers(&["--threads", "0"], &[]).unwrap_err();
     assert!(refused.contains("--threads"), "{refused}");
+}
+
+#[test]
+fn the_gateway_runs_on_half_the_cores_unless_told_otherwise() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    // Nothing listens at the issuer or the upstream: the proxy needs neither to start.
+    let proxy = [
+        "proxy",
+        "--issuer",
+        "http://127.0.0.1:9",
+        "--resource",
+        "http://127.0.0.1:9/mcp",
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    assert_eq!(
+        reported_workers_of(&[], &proxy, &[]),
+        Ok((cores / 2).max(1)),
+        "default: half the cores, at least one"
+    );
+    assert_eq!(reported_workers_of(&["--threads", "3"], &proxy, &[]), Ok(3));
+    assert_eq!(
+        reported_workers_of(&[], &proxy, &[("GATEHOUSE_THREADS", "2")]),
+        Ok(2),
+        "from the environment"
+    );
 }
