@@ -59,7 +59,8 @@ EXPIRED_AFTER = TOKEN_TTL + GUARD_SKEW + 4  # seconds after issuance the gateway
 TODO_SCOPES = "todo:read todo:write"
 TOOL_SCOPES = {"add_todo": "todo:write", "list_todos": "todo:read", "whoami": "todo:read"}
 NOTES_SCOPE = "notes:read"
-INSPECTOR_ORIGIN = "http://localhost:6274"
+# MCP Inspector's default ports: its web UI (whose origin CORS must allow) and its proxy.
+INSPECTOR_PORTS = (6274, 6277)
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -228,7 +229,12 @@ class World:
         self.work = work
         self.password = secrets.token_urlsafe(18)
         self.gh = Gatehouse(tools.gatehouse, work, "main")
-        self.dev = Route("dev", free_port(), TOOL_SCOPES, [INSPECTOR_ORIGIN])
+        # The Inspector's default ports, as a user runs it, unless something else holds one:
+        # then two free ones (the page's origin, which CORS must allow, follows the port).
+        ports = INSPECTOR_PORTS if all(port_free(p) for p in INSPECTOR_PORTS) else (free_port(), free_port())
+        self.inspector_ports = ports
+        self.inspector_origin = f"http://localhost:{ports[0]}"
+        self.dev = Route("dev", free_port(), TOOL_SCOPES, [self.inspector_origin])
         self.prod = Route("prod", free_port(), TOOL_SCOPES, [])
         self.gh.routes = [self.dev, self.prod]
         self.fastmcp_port = free_port()
@@ -239,7 +245,7 @@ class World:
     def setup(self) -> None:
         gh = self.gh
         gh.admin("env", "add", "prod", "--profile", "production")
-        gh.admin("env", "set", "dev", "--allowed-origin", INSPECTOR_ORIGIN)
+        gh.admin("env", "set", "dev", "--allowed-origin", self.inspector_origin)
         # Reuse detection is strict in prod: a replayed refresh token is refused at once.
         gh.admin("env", "set", "prod", "--refresh-grace", "0")
         describe = {"todo:read": "Read your todos", "todo:write": "Add todos"}
@@ -848,7 +854,8 @@ class InspectorCli(Scenario):
 
 class InspectorWeb(Scenario):
     """MCP Inspector 1.x web UI, direct connection mode, in headless Chromium: the page at
-    http://localhost:6274 calls Gatehouse and the gateway itself (CORS)."""
+    http://localhost:6274 (or the free port the world chose) calls Gatehouse and the gateway
+    itself (CORS)."""
 
     id = "inspector-web"
     client = "MCP Inspector web UI (direct mode, Chromium)"
@@ -862,21 +869,25 @@ class InspectorWeb(Scenario):
         return t.version("inspector1", "@modelcontextprotocol/inspector")
 
     def phase_a(self, rec, w):
-        for port in (6274, 6277):
+        client_port, server_port = w.inspector_ports
+        origin = w.inspector_origin
+        for port in w.inspector_ports:
             if not port_free(port):
-                raise Fail(f"port {port} is in use: MCP Inspector needs it (its origin http://localhost:6274 is what CORS allows)")
+                raise Fail(f"port {port} is in use since the suite started: MCP Inspector needs it ({origin} is the origin CORS allows)")
         token = secrets.token_hex(16)
-        env = rec.env({"PATH": w.tools.node22_path(), "CLIENT_PORT": "6274", "SERVER_PORT": "6277", "HOST": "127.0.0.1",
-                     "MCP_AUTO_OPEN_ENABLED": "false", "MCP_PROXY_AUTH_TOKEN": token, "HOME": str(rec.dir)})
+        env = rec.env({"PATH": w.tools.node22_path(), "CLIENT_PORT": str(client_port), "SERVER_PORT": str(server_port),
+                       "HOST": "127.0.0.1", "MCP_AUTO_OPEN_ENABLED": "false", "MCP_PROXY_AUTH_TOKEN": token,
+                       "HOME": str(rec.dir)})
         exe = str(w.tools.inspector1_dir / "node_modules" / ".bin" / "mcp-inspector")
         inspector = subprocess.Popen([exe], cwd=w.tools.inspector1_dir, env=env, stdin=subprocess.DEVNULL,
                                      stdout=open(rec.dir / "inspector.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         st = {"inspector": inspector}
         self.st = st
-        wait_http("http://127.0.0.1:6274/", 60, inspector)
-        wait_http("http://127.0.0.1:6277/health", 60, inspector)
+        wait_http(f"http://127.0.0.1:{client_port}/", 60, inspector)
+        wait_http(f"http://127.0.0.1:{server_port}/health", 60, inspector)
         d = Driver([w.tools.node, "inspector-web.mjs", w.dev.url, token], w.tools.node_dir,
-                   rec.env({"CHROMIUM": w.tools.chromium}), rec.log)
+                   rec.env({"CHROMIUM": w.tools.chromium, "INSPECTOR_URL": origin, "INSPECTOR_PROXY_PORT": str(server_port)}),
+                   rec.log)
         st["driver"] = d
         a = d.result("a", 120)
         rec.ok(a.get("connected") and not a.get("error"), "client: connected in direct mode after login and consent in Chromium", a.get("error"))
@@ -888,7 +899,7 @@ class InspectorWeb(Scenario):
             # Requests the page aborted itself (ERR_ABORTED: a superseded stream) say nothing
             # about CORS; a refused response is ERR_FAILED.
             hits = [c for c in calls if c["method"] == method and c["url"] == url and c.get("failure") != "net::ERR_ABORTED"]
-            return hits and all(c.get("status") and c.get("acao") in (INSPECTOR_ORIGIN, "*") for c in hits), hits
+            return hits and all(c.get("status") and c.get("acao") in (origin, "*") for c in hits), hits
 
         for method, url, what in [
             ("POST", w.dev.url, "gateway POST /mcp"),
@@ -898,7 +909,7 @@ class InspectorWeb(Scenario):
             ("POST", f"{w.gh.base}/token", "POST /token"),
         ]:
             good, hits = cors_ok(method, url)
-            rec.ok(good, f"CORS: {what} from {INSPECTOR_ORIGIN} readable by the page", hits)
+            rec.ok(good, f"CORS: {what} from {origin} readable by the page", hits)
         blocked = [c for c in a.get("cors_errors", []) if w.gh.base in c or "/mcp'" in c or "oauth-protected-resource" in c]
         rec.ok(not blocked, "CORS: no Gatehouse or gateway endpoint the flow needs was blocked", blocked)
         others = [c for c in a.get("cors_errors", []) if c not in blocked]
@@ -907,7 +918,7 @@ class InspectorWeb(Scenario):
         evs = rec.events("dev")
         cid = expect_connect_trail(rec, evs, w.dev.url, client_name="MCP Inspector")
         reg = ev(evs, "register", client=cid)[-1]["data"]
-        rec.ok(f"{INSPECTOR_ORIGIN}/oauth/callback" in reg.get("redirect_uris", []), "log: registered the http://localhost:6274 callback", reg.get("redirect_uris"))
+        rec.ok(f"{origin}/oauth/callback" in reg.get("redirect_uris", []), f"log: registered the {origin} callback", reg.get("redirect_uris"))
         expect_gateway_calls(rec, evs, cid, ["whoami"])
         st["client_id"] = cid
         return st

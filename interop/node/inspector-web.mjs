@@ -5,6 +5,8 @@
 //
 // usage: node inspector-web.mjs <mcp-url> <inspector-proxy-token>
 // env:   INTEROP_EMAIL, INTEROP_PASSWORD, CHROMIUM (default /usr/bin/chromium), INSPECTOR_URL
+//        (default http://localhost:6274), INSPECTOR_PROXY_PORT (default 6277: the Inspector's
+//        own proxy)
 //
 // Same protocol as ts-client-lib.mjs: `RESULT {json}` per phase, `READY`, a stdin line starts
 // phase B (after the access token expired: listing tools again makes the page refresh).
@@ -13,6 +15,7 @@ import { createInterface } from 'node:readline';
 
 const [mcp, proxyToken] = process.argv.slice(2);
 const base = process.env.INSPECTOR_URL ?? 'http://localhost:6274';
+const proxyPort = process.env.INSPECTOR_PROXY_PORT ?? '6277';
 const T = 30_000;
 
 const browser = await chromium.launch({
@@ -76,7 +79,12 @@ async function runTool(name) {
 
 let phase = 'a';
 try {
-  await page.goto(`${base}/?MCP_PROXY_AUTH_TOKEN=${encodeURIComponent(proxyToken)}&transport=streamable-http&serverUrl=${encodeURIComponent(mcp)}`);
+  const query = new URLSearchParams({ MCP_PROXY_AUTH_TOKEN: proxyToken, transport: 'streamable-http', serverUrl: mcp });
+  // On a port other than 6277 the page needs the proxy's address. Inspector 1.0.3 forgets
+  // MCP_PROXY_PORT (the parameter its own launcher sets) on the way back from the OAuth
+  // callback, and then talks to port 6277; MCP_PROXY_FULL_ADDRESS stays in sessionStorage.
+  if (proxyPort !== '6277') query.set('MCP_PROXY_FULL_ADDRESS', `${new URL(base).protocol}//${new URL(base).hostname}:${proxyPort}`);
+  await page.goto(`${base}/?${query}`);
   await page.getByRole('button', { name: 'Connect', exact: true }).click({ timeout: T });
 
   // Gatehouse's login and consent pages, in the browser.
