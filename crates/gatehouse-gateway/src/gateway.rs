@@ -131,6 +131,11 @@ impl Gateway {
         &self.inner.label
     }
 
+    /// How long a connection's task polls for its next event before the worker may sleep.
+    pub(crate) fn busy_poll(&self) -> std::time::Duration {
+        self.inner.options.busy_poll
+    }
+
     /// Ends every stdio session (their processes exit) and delivers pending events.
     pub async fn shutdown(&self) {
         if let Backend::Stdio(s) = &self.inner.backend {

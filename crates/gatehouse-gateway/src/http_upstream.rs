@@ -11,12 +11,19 @@
 //! Requests that came over HTTP/2 (several at once on one connection), and any request when
 //! a connection already holds [`MAX_LOCAL`] upstream connections, use a shared pool
 //! (hyper-util's client, idle connections kept [`POOL_IDLE`]).
+//!
+//! **Busy polling.** After each event, [`Driven`] keeps its worker polling the sockets for
+//! up to [`GatewayOptions::busy_poll`] before it lets the worker sleep: it yields, and the
+//! runtime looks at its sockets without blocking before polling the connection again. The
+//! upstream's answer and the client's next request then usually find the worker awake.
+//! On the benchmark's VMs a sleeping thread woken by a socket took tens of microseconds to
+//! run, twice per proxied request; polling cost that much CPU instead (bench/analysis.md).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderValue};
@@ -128,12 +135,21 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         local: LocalUpstream,
+        busy_poll: Duration,
+        // When the connection last went idle, while it polls; `None` once it has polled
+        // for `busy_poll` (the next poll is a real wake-up, and starts a new window).
+        idle_since: Option<Instant>,
     }
 }
 
 impl<F> Driven<F> {
-    pub(crate) fn new(inner: F, local: LocalUpstream) -> Self {
-        Self { inner, local }
+    pub(crate) fn new(inner: F, local: LocalUpstream, busy_poll: Duration) -> Self {
+        Self {
+            inner,
+            local,
+            busy_poll,
+            idle_since: None,
+        }
     }
 }
 
@@ -149,6 +165,17 @@ impl<F: Future> Future for Driven<F> {
         let out = this.inner.poll(cx);
         if out.is_pending() {
             this.local.poll_conns(cx);
+            if !this.busy_poll.is_zero() {
+                let now = Instant::now();
+                let since = *this.idle_since.get_or_insert(now);
+                if now.duration_since(since) < *this.busy_poll {
+                    // Polled again right after the runtime has looked at its sockets
+                    // (without blocking): `yield_now` defers the wake-up until then.
+                    let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                } else {
+                    *this.idle_since = None;
+                }
+            }
         }
         out
     }
@@ -439,6 +466,38 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// How often `Driven` polls a connection that never becomes ready, over `wait`.
+    async fn polls_while_idle(busy_poll: Duration, wait: Duration) -> (usize, usize) {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counted = polls.clone();
+        let idle = std::future::poll_fn(move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Poll::<()>::Pending
+        });
+        let task = tokio::spawn(Driven::new(idle, LocalUpstream::default(), busy_poll));
+        tokio::time::sleep(wait).await;
+        let early = polls.load(Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        let late = polls.load(Ordering::Relaxed);
+        task.abort();
+        (early, late)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_polls_for_its_window_then_sleeps() {
+        let (early, late) =
+            polls_while_idle(Duration::from_millis(2), Duration::from_millis(50)).await;
+        assert!(early > 10, "it kept polling in its window: {early} polls");
+        assert_eq!(early, late, "and then slept until woken");
+        let (early, late) = polls_while_idle(Duration::ZERO, Duration::from_millis(20)).await;
+        assert_eq!(
+            (early, late),
+            (1, 1),
+            "without busy polling it sleeps at once"
+        );
+    }
 
     #[test]
     fn targets_map_the_resource_path_onto_the_upstream_path() {

@@ -81,6 +81,7 @@ async fn connection(
     // this task (see `http_upstream`); HTTP/2 requests run on tasks of their own and use the
     // shared pool.
     let local = LocalUpstream::default();
+    let busy_poll = gateway.busy_poll();
     let service = service_fn({
         let local = local.clone();
         move |mut req: hyper::Request<Incoming>| {
@@ -94,7 +95,7 @@ async fn connection(
     match tls {
         None => {
             let c = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-            let _ = Driven::new(watcher.watch(c.into_owned()), local).await;
+            let _ = Driven::new(watcher.watch(c.into_owned()), local, busy_poll).await;
         }
         Some(acceptor) => {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -105,7 +106,7 @@ async fn connection(
                 Err(_) => return tracing::debug!(peer = %conn.peer, "TLS handshake timed out"),
             };
             let c = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = Driven::new(watcher.watch(c.into_owned()), local).await;
+            let _ = Driven::new(watcher.watch(c.into_owned()), local, busy_poll).await;
         }
     }
 }

@@ -77,6 +77,7 @@ pub(crate) fn gateway_config(
             session_idle_timeout: Duration::from_secs(route.session_idle_timeout_secs),
             max_sessions_per_user: route.max_sessions_per_user,
             max_sessions: route.max_sessions,
+            busy_poll: Duration::from_micros(route.busy_poll_us),
             ..GatewayOptions::default()
         },
     };

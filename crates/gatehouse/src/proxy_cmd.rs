@@ -85,6 +85,10 @@ pub(crate) struct ProxyArgs {
     /// Most stdio sessions (processes) per user [default: 8].
     #[arg(long)]
     max_sessions_per_user: Option<usize>,
+    /// How long a connection keeps polling for its next event before its thread may
+    /// sleep, microseconds; 0 never polls [default: 200].
+    #[arg(long, value_name = "MICROS")]
+    busy_poll: Option<u64>,
     /// TOML file with the keys of a [[gateway]] route (see docs/gateway.md).
     #[arg(long, env = "GATEHOUSE_PROXY_CONFIG")]
     config: Option<PathBuf>,
@@ -155,6 +159,9 @@ fn route(args: ProxyArgs) -> anyhow::Result<GatewayRoute> {
     }
     if let Some(s) = args.session_idle_timeout {
         r.session_idle_timeout_secs = s;
+    }
+    if let Some(us) = args.busy_poll {
+        r.busy_poll_us = us;
     }
     if let Some(n) = args.max_sessions_per_user {
         r.max_sessions_per_user = n;
