@@ -96,9 +96,10 @@ pub struct GatewayOptions {
     /// How long a connection's task keeps the worker polling for its next event (the
     /// upstream's answer, the client's next request) before the worker may sleep; zero
     /// never polls. Default 200 µs. Waking a sleeping thread costs far more on a VM than
-    /// the syscalls of a short poll: at one connection this took 30–60 µs off the median
-    /// latency the gateway adds, at the cost of up to this much CPU after each event
-    /// (bench/analysis.md). Lower it, or set zero, where CPU is scarcer than latency.
+    /// the syscalls of a short poll: at one connection this took 20–45 µs off the median
+    /// latency the gateway adds, at the cost of up to this much CPU after each event, which
+    /// in front of a slow upstream is most of them (bench/analysis.md). Lower it, or set
+    /// zero, where CPU is scarcer than latency.
     pub busy_poll: Duration,
     /// How long a stdio server may take to exit after its stdin is closed before it is
     /// killed. Default 2 s.
