@@ -12,10 +12,12 @@
 //! a connection already holds [`MAX_LOCAL`] upstream connections, use a shared pool
 //! (hyper-util's client, idle connections kept [`POOL_IDLE`]).
 //!
-//! **Busy polling.** After each event, [`Driven`] keeps its worker polling the sockets for
-//! up to [`GatewayOptions::busy_poll`] before it lets the worker sleep: it yields, and the
-//! runtime looks at its sockets without blocking before polling the connection again. The
-//! upstream's answer and the client's next request then usually find the worker awake.
+//! **Busy polling.** Once a wake-up has left the connection with nothing to do, [`Driven`]
+//! keeps its worker polling the sockets for up to [`GatewayOptions::busy_poll`] before it
+//! lets the worker sleep: it yields, and the runtime looks at its sockets without blocking
+//! before polling the connection again. Events within that window do not extend it; the
+//! next wake-up after it opens a new one. The upstream's answer and the client's next
+//! request then usually find the worker awake.
 //! On the benchmark's VMs a sleeping thread woken by a socket took tens of microseconds to
 //! run, twice per proxied request; polling cost that much CPU instead (bench/analysis.md).
 
