@@ -115,9 +115,11 @@ impl Transactional for GrantWithCode<'_> {
     }
 }
 
-/// Revokes a grant (keeping an earlier revocation's time and reason) and every unrevoked
-/// refresh token of it. Returns whether the grant exists. Part of the caller's transaction;
-/// the `UPDATE` of the grant takes (or, in rotation, re-takes) the family lock.
+/// Revokes a grant, keeping an earlier revocation's time and reason. Its refresh tokens are
+/// revoked with it: every read of a token joins the grant and takes the grant's revocation
+/// as the token's, so no token row is written (and none is looked up by grant). Returns
+/// whether the grant exists. Part of the caller's transaction; the `UPDATE` of the grant
+/// takes (or, in rotation, re-takes) the family lock.
 pub(crate) async fn revoke_family(
     tx: &mut Conn,
     env_id: &str,
@@ -133,16 +135,7 @@ pub(crate) async fn revoke_family(
             &[&env_id, &id, &now, &reason],
         )
         .await?;
-    if found == 0 {
-        return Ok(false);
-    }
-    tx.execute(
-        "UPDATE refresh_tokens SET revoked_at = $3
-         WHERE grant_id = $2 AND env_id = $1 AND revoked_at IS NULL",
-        &[&env_id, &id, &now],
-    )
-    .await?;
-    Ok(true)
+    Ok(found > 0)
 }
 
 /// [`GrantStore::revoke_grant`] as a transaction.
@@ -162,7 +155,7 @@ impl Transactional for RevokeGrant<'_> {
 }
 
 /// [`GrantStore::revoke_consent`] as a transaction: deletes the consent, then revokes the
-/// unrevoked grants of the same user, client and resource (locking them), then their
+/// unrevoked grants of the same user, client and resource (locking them), and so their
 /// refresh tokens.
 struct RevokeConsent<'a> {
     key: [&'a str; 4],
@@ -184,31 +177,21 @@ impl Transactional for RevokeConsent<'_> {
             )
             .await?
             > 0;
-        let revoked = tx
-            .query(
-                "UPDATE grants SET revoked_at = $5, revoked_reason = $6
-                 WHERE env_id = $1 AND user_id = $2 AND client_id = $3 AND resource_id = $4
-                   AND revoked_at IS NULL
-                 RETURNING id",
-                &[
-                    &env_id,
-                    &user_id,
-                    &client_id,
-                    &resource_id,
-                    &self.now,
-                    &CONSENT_REVOKED,
-                ],
-            )
-            .await?;
-        let ids = rows(&revoked, |r| col::<String>(r, 0))?;
-        if !ids.is_empty() {
-            tx.execute(
-                "UPDATE refresh_tokens SET revoked_at = $3
-                 WHERE env_id = $1 AND grant_id = ANY($2) AND revoked_at IS NULL",
-                &[&env_id, &ids, &self.now],
-            )
-            .await?;
-        }
+        // The grants' refresh tokens are revoked with them (see `revoke_family`).
+        tx.execute(
+            "UPDATE grants SET revoked_at = $5, revoked_reason = $6
+             WHERE env_id = $1 AND user_id = $2 AND client_id = $3 AND resource_id = $4
+               AND revoked_at IS NULL",
+            &[
+                &env_id,
+                &user_id,
+                &client_id,
+                &resource_id,
+                &self.now,
+                &CONSENT_REVOKED,
+            ],
+        )
+        .await?;
         Ok(existed)
     }
 }

@@ -74,10 +74,29 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| refresh_with_gran
 static PRESENTED: LazyLock<String> =
     LazyLock::new(|| refresh_with_grant(", t.sealed_successor", " FOR UPDATE OF t"));
 
+/// [`REFRESH_COLUMNS`] of `t`, joined to its grant `g`: a token's revocation is its own (set
+/// by versions before schema 5) or its grant's, since revoking a family marks only the grant.
+fn token_columns() -> impl Iterator<Item = String> {
+    REFRESH_COLUMNS.split(", ").map(|c| match c {
+        "revoked_at" => "COALESCE(t.revoked_at, g.revoked_at)".to_owned(),
+        c => format!("t.{c}"),
+    })
+}
+
+/// A token alone (its grant's revocation included): [`REFRESH_COLUMNS`]. The grant is joined
+/// by id alone, as in [`REFRESH_WITH_GRANT`].
+static REFRESH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM refresh_tokens t
+         LEFT JOIN grants g ON g.id = t.grant_id
+         WHERE t.hash = $1 AND t.env_id = $2",
+        token_columns().collect::<Vec<_>>().join(", ")
+    )
+});
+
 fn refresh_with_grant(extra: &str, lock: &str) -> String {
-    let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
-    let columns: Vec<String> = token.chain(grant).collect();
+    let columns: Vec<String> = token_columns().chain(grant).collect();
     format!(
         "SELECT {},
                 EXISTS (SELECT 1 FROM users u
@@ -300,7 +319,8 @@ impl Rotate<'_> {
     }
 }
 
-/// Whether a token exists, unrotated and unrevoked.
+/// Whether a token exists, unrotated and not revoked by itself (the caller has checked its
+/// grant, which it shares with the presented token).
 async fn is_live(tx: &mut Conn, env_id: &str, hash: &str) -> DbResult<bool> {
     let row = tx
         .query_opt(
@@ -377,14 +397,12 @@ impl TokenStore for PostgresStore {
         env_id: &str,
         hash: &SecretHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        let sql =
-            format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1 AND env_id = $2");
         let hash = hash.as_str();
         let row = self
             .pool
             .get()
             .await?
-            .query_opt(&sql, &[&hash, &env_id])
+            .query_opt(&REFRESH, &[&hash, &env_id])
             .await?;
         Ok(row.as_ref().map(refresh_row).transpose()?)
     }

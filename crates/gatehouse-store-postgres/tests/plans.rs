@@ -42,11 +42,17 @@ async fn grant_lookups_by_id_use_the_primary_key_on_a_new_database() {
     let _store = PostgresStore::connect(db.url(), 1).await.unwrap();
     let (client, connection) = tokio_postgres::connect(db.url(), NoTls).await.unwrap();
     tokio::spawn(connection);
-    // The statements of `get_grant`, the refresh token's join and the rotation's family lock.
+    // The statements of `get_grant`, the refresh token's joins and the rotation's family lock.
     let lookups = [
         (
             "text, text",
             "SELECT id, scope, revoked_at FROM grants WHERE env_id = $1 AND id = $2",
+        ),
+        (
+            "text, text",
+            "SELECT t.hash, COALESCE(t.revoked_at, g.revoked_at)
+             FROM refresh_tokens t LEFT JOIN grants g ON g.id = t.grant_id
+             WHERE t.hash = $1 AND t.env_id = $2",
         ),
         (
             "text, text",

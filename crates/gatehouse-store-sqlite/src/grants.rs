@@ -92,8 +92,10 @@ fn insert_grant_with_code(
     insert_code(tx, c)
 }
 
-/// Revokes a grant (keeping an earlier revocation's time and reason) and every unrevoked
-/// refresh token of it. Returns whether the grant exists. Part of the caller's transaction.
+/// Revokes a grant, keeping an earlier revocation's time and reason. Its refresh tokens are
+/// revoked with it: every read of a token joins the grant and takes the grant's revocation
+/// as the token's, so no token row is written (and none is looked up by grant). Returns
+/// whether the grant exists. Part of the caller's transaction.
 pub(crate) fn revoke_family(
     tx: &Transaction<'_>,
     env_id: &str,
@@ -117,12 +119,6 @@ pub(crate) fn revoke_family(
         "UPDATE grants SET revoked_at = ?3, revoked_reason = ?4
          WHERE env_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![env_id, id, now, reason],
-    )?;
-    cached_exec(
-        tx,
-        "UPDATE refresh_tokens SET revoked_at = ?3
-         WHERE grant_id = ?2 AND env_id = ?1 AND revoked_at IS NULL",
-        params![env_id, id, now],
     )?;
     Ok(true)
 }

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_grants_by_consent",
         include_str!("../migrations/0004_grants_by_consent.sql"),
     ),
+    (
+        "0005_refresh_tokens_unindexed_by_grant",
+        include_str!("../migrations/0005_refresh_tokens_unindexed_by_grant.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

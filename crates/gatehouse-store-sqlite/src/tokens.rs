@@ -68,10 +68,28 @@ static REFRESH_WITH_GRANT: LazyLock<String> = LazyLock::new(|| refresh_with_gran
 /// [`REFRESH_WITH_GRANT`] and the sealed successor, for rotation.
 static PRESENTED: LazyLock<String> = LazyLock::new(|| refresh_with_grant(", t.sealed_successor"));
 
+/// [`REFRESH_COLUMNS`] of `t`, joined to its grant `g`: a token's revocation is its own (set
+/// by versions before schema 5) or its grant's, since revoking a family marks only the grant.
+fn token_columns() -> impl Iterator<Item = String> {
+    REFRESH_COLUMNS.split(", ").map(|c| match c {
+        "revoked_at" => "COALESCE(t.revoked_at, g.revoked_at)".to_owned(),
+        c => format!("t.{c}"),
+    })
+}
+
+/// A token alone (its grant's revocation included): [`REFRESH_COLUMNS`].
+static REFRESH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM refresh_tokens t
+         LEFT JOIN grants g ON g.id = t.grant_id AND g.env_id = t.env_id
+         WHERE t.hash = ?1 AND t.env_id = ?2",
+        token_columns().collect::<Vec<_>>().join(", ")
+    )
+});
+
 fn refresh_with_grant(extra: &str) -> String {
-    let token = REFRESH_COLUMNS.split(", ").map(|c| format!("t.{c}"));
     let grant = GRANT_COLUMNS.split(", ").map(|c| format!("g.{c}"));
-    let columns: Vec<String> = token.chain(grant).collect();
+    let columns: Vec<String> = token_columns().chain(grant).collect();
     format!(
         "SELECT {},
                 EXISTS (SELECT 1 FROM users u
@@ -182,7 +200,8 @@ fn presented(
     Ok(row.optional()?)
 }
 
-/// Whether a token exists, unrotated and unrevoked.
+/// Whether a token exists, unrotated and not revoked by itself (the caller has checked its
+/// grant, which it shares with the presented token).
 fn is_live(tx: &Transaction<'_>, env_id: &str, hash: &str) -> DbResult<bool> {
     let sql = "SELECT 1 FROM refresh_tokens
                WHERE hash = ?1 AND env_id = ?2 AND rotated_at IS NULL AND revoked_at IS NULL";
@@ -298,10 +317,7 @@ impl TokenStore for SqliteStore {
         let (env_id, hash) = (env_id.to_owned(), hash.clone());
         self.pool
             .read(move |conn| {
-                let sql = format!(
-                    "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND env_id = ?2"
-                );
-                Ok(cached_row(conn, &sql, [hash.as_str(), &env_id], refresh_row).optional()?)
+                Ok(cached_row(conn, &REFRESH, [hash.as_str(), &env_id], refresh_row).optional()?)
             })
             .await
     }
