@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use gatehouse_store::{
     AuthCodeRecord, ConsentRecord, GrantRecord, GrantStore, StoreResult, Timestamp,
 };
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::SqliteStore;
 use crate::error::{DbResult, other};
@@ -74,6 +74,16 @@ fn insert_grant(tx: &Transaction<'_>, g: &GrantRecord) -> DbResult<()> {
         ],
     )?;
     Ok(())
+}
+
+/// A grant by id, on a reader's connection or in the caller's transaction.
+pub(crate) fn grant_by_id(
+    conn: &Connection,
+    env_id: &str,
+    id: &str,
+) -> DbResult<Option<GrantRecord>> {
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE env_id = ?1 AND id = ?2");
+    Ok(cached_row(conn, &sql, [env_id, id], grant_row).optional()?)
 }
 
 /// The grant and its code in the caller's transaction: the code must name the grant.
@@ -237,11 +247,7 @@ impl GrantStore for SqliteStore {
     async fn get_grant(&self, env_id: &str, id: &str) -> StoreResult<Option<GrantRecord>> {
         let (env_id, id) = (env_id.to_owned(), id.to_owned());
         self.pool
-            .read(move |conn| {
-                let sql =
-                    format!("SELECT {GRANT_COLUMNS} FROM grants WHERE env_id = ?1 AND id = ?2");
-                Ok(cached_row(conn, &sql, [env_id, id], grant_row).optional()?)
-            })
+            .read(move |conn| grant_by_id(conn, &env_id, &id))
             .await
     }
 

@@ -1,7 +1,7 @@
 //! Server-wide values, garbage collection and the health check: the [`Store`] methods.
 
 use async_trait::async_trait;
-use gatehouse_store::{GcReport, Store, StoreResult, Timestamp};
+use gatehouse_store::{GcReport, Redemption, SecretHash, Store, StoreResult, Timestamp};
 use rusqlite::{OptionalExtension, Transaction};
 
 use crate::SqliteStore;
@@ -54,6 +54,19 @@ impl Store for SqliteStore {
                 )?;
                 Ok(())
             })
+            .await
+    }
+
+    /// One write job: the code consumed and its grant and user read in that transaction.
+    async fn redeem_code(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Redemption> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        self.pool
+            .write(move |tx| crate::tokens::redeem_code_tx(tx, &env_id, hash.as_str(), now))
             .await
     }
 

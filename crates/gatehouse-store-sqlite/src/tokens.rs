@@ -5,15 +5,16 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use gatehouse_store::{
-    AuthCodeRecord, Consumed, RefreshGate, RefreshTokenRecord, RefreshWithGrant, Rotation,
-    RotationReport, SecretHash, StoreResult, Successor, Timestamp, TokenStore,
+    AuthCodeRecord, Consumed, Redemption, RefreshGate, RefreshTokenRecord, RefreshWithGrant,
+    Rotation, RotationReport, SecretHash, StoreResult, Successor, Timestamp, TokenStore,
 };
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::SqliteStore;
 use crate::error::DbResult;
-use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_row_at, revoke_family};
+use crate::grants::{GRANT_COLUMN_COUNT, GRANT_COLUMNS, grant_by_id, grant_row_at, revoke_family};
 use crate::sql::{cached_exec, cached_row, hash_col, opt_hash_col};
+use crate::users::user_by;
 
 const CODE_COLUMNS: &str = "hash, env_id, grant_id, client_id, user_id, redirect_uri, code_challenge, \
      resource_id, scope, nonce, auth_time, created_at, expires_at, consumed_at";
@@ -161,6 +162,30 @@ fn consume_code_tx(
             None => Consumed::Missing,
         },
     )
+}
+
+/// [`gatehouse_store::Store::redeem_code`] in the caller's transaction: the code consumed,
+/// then its grant and (first redemption only) its user, as this transaction sees them.
+pub(crate) fn redeem_code_tx(
+    tx: &Transaction<'_>,
+    env_id: &str,
+    hash: &str,
+    now: Timestamp,
+) -> DbResult<Redemption> {
+    let consumed = consume_code_tx(tx, env_id, hash, now)?;
+    let (grant, user) = match &consumed {
+        Consumed::First(code) => (
+            grant_by_id(tx, env_id, &code.grant_id)?,
+            user_by(tx, "id", env_id, &code.user_id)?,
+        ),
+        Consumed::Replayed(code) => (grant_by_id(tx, env_id, &code.grant_id)?, None),
+        Consumed::Missing => (None, None),
+    };
+    Ok(Redemption {
+        consumed,
+        grant,
+        user,
+    })
 }
 
 fn insert_refresh(tx: &Transaction<'_>, t: &RefreshTokenRecord) -> DbResult<()> {

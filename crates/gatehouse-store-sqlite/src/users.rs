@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use gatehouse_store::{StoreResult, UserRecord, UserStore};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
+use crate::error::DbResult;
 use crate::sql::{cached_exec, cached_row};
 
 const COLUMNS: &str = "id, env_id, email, name, password_hash, disabled, created_at";
@@ -30,13 +31,21 @@ impl SqliteStore {
     ) -> StoreResult<Option<UserRecord>> {
         let (env_id, key) = (env_id.to_owned(), key.to_owned());
         self.pool
-            .read(move |conn| {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM users WHERE env_id = ?1 AND {clause} = ?2");
-                Ok(cached_row(conn, &sql, [env_id, key], user_row).optional()?)
-            })
+            .read(move |conn| user_by(conn, clause, &env_id, &key))
             .await
     }
+}
+
+/// A user by `clause` (`id` or `email`), on a reader's connection or in the caller's
+/// transaction.
+pub(crate) fn user_by(
+    conn: &Connection,
+    clause: &'static str,
+    env_id: &str,
+    key: &str,
+) -> DbResult<Option<UserRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE env_id = ?1 AND {clause} = ?2");
+    Ok(cached_row(conn, &sql, [env_id, key], user_row).optional()?)
 }
 
 #[async_trait]

@@ -44,7 +44,11 @@ async fn a_family_revocation_marks_the_grant_and_earlier_token_revocations_still
         params![T0 + 3, hash("r1").as_str()],
     )
     .unwrap();
-    let r1 = store.get_refresh(ENV_A, &hash("r1")).await.unwrap().unwrap();
+    let r1 = store
+        .get_refresh(ENV_A, &hash("r1"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r1.revoked_at, Some(T0 + 3));
     let found = store
         .get_refresh_with_grant(ENV_A, &hash("r1"))

@@ -58,6 +58,18 @@ pub enum Consumed {
     Missing,
 }
 
+/// An authorization code redeemed ([`Store::redeem_code`]), with what its exchange checks
+/// next, read in the same step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redemption {
+    /// What [`TokenStore::consume_code`] answers.
+    pub consumed: Consumed,
+    /// The code's grant (for a first or replayed redemption).
+    pub grant: Option<GrantRecord>,
+    /// The code's user (for a first redemption only).
+    pub user: Option<UserRecord>,
+}
+
 /// The outcome of presenting a refresh token for rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -518,4 +530,30 @@ pub trait Store:
     async fn gc(&self, now: Timestamp) -> StoreResult<GcReport>;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// [`TokenStore::consume_code`], then the code's grant ([`GrantStore::get_grant`]) for
+    /// a first or replayed redemption and its user ([`UserStore::get_user`]) for a first
+    /// one. A backend may do it in one trip to the database (the grant and user then read in
+    /// the redeeming transaction); this default makes the three calls.
+    async fn redeem_code(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> StoreResult<Redemption> {
+        let consumed = self.consume_code(env_id, hash, now).await?;
+        let (grant, user) = match &consumed {
+            Consumed::First(code) => (
+                self.get_grant(env_id, &code.grant_id).await?,
+                self.get_user(env_id, &code.user_id).await?,
+            ),
+            Consumed::Replayed(code) => (self.get_grant(env_id, &code.grant_id).await?, None),
+            Consumed::Missing => (None, None),
+        };
+        Ok(Redemption {
+            consumed,
+            grant,
+            user,
+        })
+    }
 }

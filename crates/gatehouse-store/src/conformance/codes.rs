@@ -97,3 +97,81 @@ pub async fn consume_code_exactly_one_winner_under_concurrency(store: Arc<dyn St
         }
     }
 }
+
+/// [`Store::redeem_code`]: a first redemption brings the grant and user as stored, a replay
+/// the grant only (its correlation), an unknown code or another environment's neither; of
+/// 16 concurrent redemptions exactly one is first.
+pub async fn redeem_code_brings_the_grant_and_user_and_has_one_winner(store: Arc<dyn Store>) {
+    let g = seed_grant(store.as_ref(), "g1").await;
+    let c = code(&g, "code", T0 + 60);
+    store.create_code(&c).await.unwrap();
+    store
+        .create_code(&code(&g, "raced", T0 + 60))
+        .await
+        .unwrap();
+    let user = store.get_user(ENV_A, &c.user_id).await.unwrap();
+    assert!(user.is_some(), "the fixture's user exists");
+    for (env, clear) in [(ENV_A, "unknown"), (ENV_B, "code")] {
+        let none = store.redeem_code(env, &hash(clear), T0).await.unwrap();
+        assert_eq!(
+            none,
+            Redemption {
+                consumed: Consumed::Missing,
+                grant: None,
+                user: None
+            },
+            "{env} {clear}"
+        );
+    }
+    let consumed = AuthCodeRecord {
+        consumed_at: Some(T0 + 5),
+        ..c
+    };
+    let first = store
+        .redeem_code(ENV_A, &hash("code"), T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        Redemption {
+            consumed: Consumed::First(consumed.clone()),
+            grant: Some(g.clone()),
+            user: user.clone()
+        }
+    );
+    let again = store
+        .redeem_code(ENV_A, &hash("code"), T0 + 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Redemption {
+            consumed: Consumed::Replayed(consumed),
+            grant: Some(g.clone()),
+            user: None
+        }
+    );
+    let results = race(16, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .redeem_code(ENV_A, &hash("raced"), T0 + i as i64)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let firsts = results
+        .iter()
+        .filter(|r| matches!(r.consumed, Consumed::First(_)))
+        .count();
+    assert_eq!(firsts, 1, "exactly one First: {results:?}");
+    for r in &results {
+        assert_eq!(r.grant.as_ref(), Some(&g));
+        assert_eq!(
+            r.user.is_some(),
+            matches!(r.consumed, Consumed::First(_)),
+            "{r:?}"
+        );
+    }
+}

@@ -52,7 +52,7 @@ mod prelude {
 
     pub(crate) use super::fixtures::*;
     pub(crate) use crate::records::*;
-    pub(crate) use crate::{Consumed, Rotation, Store};
+    pub(crate) use crate::{Consumed, Redemption, Rotation, Store};
 }
 
 /// What a backend's factory returns: a fresh, empty store, plus anything that must live
@@ -239,6 +239,7 @@ macro_rules! __conformance_with_cases {
             codes::consume_code_missing_for_unknown_code_or_other_environment,
             codes::consume_code_consumes_an_expired_code,
             codes::consume_code_exactly_one_winner_under_concurrency,
+            codes::redeem_code_brings_the_grant_and_user_and_has_one_winner,
             refresh::create_refresh_then_get_scoped_by_environment,
             refresh::get_refresh_with_grant_returns_both_scoped_by_environment,
             refresh::get_refresh_with_grant_says_whether_the_user_is_active,

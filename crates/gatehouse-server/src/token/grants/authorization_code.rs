@@ -4,7 +4,7 @@ use gatehouse_oauth::OAuthError;
 use gatehouse_oauth::pkce::{CodeChallenge, is_valid_verifier};
 use gatehouse_oauth::scope::{OPENID, ScopeSet};
 use gatehouse_oauth::secret::Secret;
-use gatehouse_store::Consumed;
+use gatehouse_store::{Consumed, Redemption};
 
 use super::{Decision, GrantCx, RefreshPlan, check_resource_matches, wants_refresh};
 use crate::respond::internal;
@@ -14,11 +14,16 @@ use crate::token::Trace;
 pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, OAuthError> {
     let code = cx.params.required("code")?;
     let env_id = cx.env.id();
-    let consumed =
+    // One trip to the store: the code consumed, with its grant and user as of that moment.
+    let Redemption {
+        consumed,
+        grant,
+        user,
+    } =
         cx.s.store
-            .consume_code(env_id, &Secret::presented(code).hash(), cx.now)
+            .redeem_code(env_id, &Secret::presented(code).hash(), cx.now)
             .await
-            .map_err(|e| internal("consuming code", e))?;
+            .map_err(|e| internal("redeeming code", e))?;
     let record = match consumed {
         Consumed::First(r) => r,
         Consumed::Missing => {
@@ -34,18 +39,13 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
                 .revoke_grant(env_id, &r.grant_id, "code_replay", cx.now)
                 .await
                 .map_err(|e| internal("revoking grant", e))?;
-            trace.correlation_id = grant_correlation(cx, &r.grant_id).await;
+            trace.correlation_id = grant.map(|g| g.correlation_id);
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; the tokens issued from it are revoked",
             )
             .with_detail(format!("code replay; grant {} revoked", r.grant_id)));
         }
     };
-    let grant =
-        cx.s.store
-            .get_grant(env_id, &record.grant_id)
-            .await
-            .map_err(|e| internal("grant lookup", e))?;
     trace.correlation_id = grant.as_ref().map(|g| g.correlation_id.clone());
     trace.user_id = Some(record.user_id.clone());
     if record.client_id != cx.client.client_id {
@@ -99,15 +99,9 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
     let grant = grant
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(|| OAuthError::invalid_grant("this authorization has been revoked"))?;
-    let user =
-        cx.s.store
-            .get_user(env_id, &record.user_id)
-            .await
-            .map_err(|e| internal("user lookup", e))?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| {
-                OAuthError::invalid_grant("the user of this authorization is disabled or deleted")
-            })?;
+    let user = user.filter(|u| !u.disabled).ok_or_else(|| {
+        OAuthError::invalid_grant("the user of this authorization is disabled or deleted")
+    })?;
     let scope = ScopeSet::from_tokens(record.scope.split(' ').filter(|s| !s.is_empty()));
     let refresh = if wants_refresh(&scope, &resource, cx.client) {
         RefreshPlan::NewFamily
@@ -123,13 +117,4 @@ pub async fn exchange(cx: &GrantCx<'_>, trace: &mut Trace) -> Result<Decision, O
         refresh,
         id_token,
     })
-}
-
-async fn grant_correlation(cx: &GrantCx<'_>, grant_id: &str) -> Option<String> {
-    cx.s.store
-        .get_grant(cx.env.id(), grant_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|g| g.correlation_id)
 }
