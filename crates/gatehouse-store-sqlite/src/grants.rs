@@ -76,6 +76,18 @@ fn insert_grant(tx: &Transaction<'_>, g: &GrantRecord) -> DbResult<()> {
     Ok(())
 }
 
+/// The consent of `[env_id, user_id, client_id, resource_id]`, on a reader's connection.
+pub(crate) fn consent_by_key(
+    conn: &Connection,
+    key: &[String; 4],
+) -> DbResult<Option<ConsentRecord>> {
+    let sql = format!(
+        "SELECT {CONSENT_COLUMNS} FROM consents
+         WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4"
+    );
+    Ok(cached_row(conn, &sql, params_from_iter(key), consent_row).optional()?)
+}
+
 /// A grant by id, on a reader's connection or in the caller's transaction.
 pub(crate) fn grant_by_id(
     conn: &Connection,
@@ -168,15 +180,7 @@ impl GrantStore for SqliteStore {
         resource_id: &str,
     ) -> StoreResult<Option<ConsentRecord>> {
         let key = [env_id, user_id, client_id, resource_id].map(str::to_owned);
-        self.pool
-            .read(move |conn| {
-                let sql = format!(
-                    "SELECT {CONSENT_COLUMNS} FROM consents
-                     WHERE env_id = ?1 AND user_id = ?2 AND client_id = ?3 AND resource_id = ?4"
-                );
-                Ok(cached_row(conn, &sql, key, consent_row).optional()?)
-            })
-            .await
+        self.pool.read(move |conn| consent_by_key(conn, &key)).await
     }
 
     async fn upsert_consent(&self, c: &ConsentRecord) -> StoreResult<()> {

@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use gatehouse_store::{
     InteractionStore, PendingAuthorizationRecord, SecretHash, SessionRecord, StoreResult, Timestamp,
 };
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
+use crate::error::DbResult;
 use crate::sql::{cached_exec, cached_row, hash_col};
 
 const SESSION_COLUMNS: &str = "hash, env_id, user_id, auth_time, expires_at";
@@ -47,6 +48,20 @@ fn pending_row(row: &Row<'_>) -> rusqlite::Result<PendingAuthorizationRecord> {
     })
 }
 
+/// A session that has not expired at `now`, on a reader's connection.
+pub(crate) fn session_by_hash(
+    conn: &Connection,
+    env_id: &str,
+    hash: &str,
+    now: Timestamp,
+) -> DbResult<Option<SessionRecord>> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions
+         WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?3"
+    );
+    Ok(cached_row(conn, &sql, params![hash, env_id, now], session_row).optional()?)
+}
+
 #[async_trait]
 impl InteractionStore for SqliteStore {
     async fn create_session(&self, s: &SessionRecord) -> StoreResult<()> {
@@ -79,16 +94,7 @@ impl InteractionStore for SqliteStore {
     ) -> StoreResult<Option<SessionRecord>> {
         let (env_id, hash) = (env_id.to_owned(), hash.clone());
         self.pool
-            .read(move |conn| {
-                let sql = format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions
-                     WHERE hash = ?1 AND env_id = ?2 AND expires_at > ?3"
-                );
-                Ok(
-                    cached_row(conn, &sql, params![hash.as_str(), env_id, now], session_row)
-                        .optional()?,
-                )
-            })
+            .read(move |conn| session_by_hash(conn, &env_id, hash.as_str(), now))
             .await
     }
 

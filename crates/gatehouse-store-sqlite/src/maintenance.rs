@@ -1,11 +1,15 @@
 //! Server-wide values, garbage collection and the health check: the [`Store`] methods.
 
 use async_trait::async_trait;
-use gatehouse_store::{GcReport, Redemption, SecretHash, Store, StoreResult, Timestamp};
+use gatehouse_store::{
+    ConsentRecord, GcReport, Redemption, SecretHash, SessionRecord, Store, StoreResult, Timestamp,
+};
 use rusqlite::{OptionalExtension, Transaction};
 
 use crate::SqliteStore;
 use crate::error::DbResult;
+use crate::grants::consent_by_key;
+use crate::interaction::session_by_hash;
 
 /// Sealed successors are kept this long after a rotation: the longest grace allowed.
 const SEALED_SUCCESSOR_KEPT: i64 = 60;
@@ -53,6 +57,29 @@ impl Store for SqliteStore {
                     [&key, &value],
                 )?;
                 Ok(())
+            })
+            .await
+    }
+
+    /// One read job: the session, then its user's consent.
+    async fn get_session_with_consent(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+        client_id: &str,
+        resource_id: &str,
+    ) -> StoreResult<Option<(SessionRecord, Option<ConsentRecord>)>> {
+        let (env_id, hash) = (env_id.to_owned(), hash.clone());
+        let (client_id, resource_id) = (client_id.to_owned(), resource_id.to_owned());
+        self.pool
+            .read(move |conn| {
+                let Some(session) = session_by_hash(conn, &env_id, hash.as_str(), now)? else {
+                    return Ok(None);
+                };
+                let key = [env_id, session.user_id.clone(), client_id, resource_id];
+                let consent = consent_by_key(conn, &key)?;
+                Ok(Some((session, consent)))
             })
             .await
     }

@@ -531,6 +531,27 @@ pub trait Store:
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// [`InteractionStore::get_session`] and, when the session is found, its user's consent
+    /// for `client_id` and `resource_id` ([`GrantStore::get_consent`]): what an
+    /// authorization with a signed-in browser looks up. A backend may read both in one trip
+    /// to the database; this default makes the two calls.
+    async fn get_session_with_consent(
+        &self,
+        env_id: &str,
+        hash: &SecretHash,
+        now: Timestamp,
+        client_id: &str,
+        resource_id: &str,
+    ) -> StoreResult<Option<(SessionRecord, Option<ConsentRecord>)>> {
+        let Some(session) = self.get_session(env_id, hash, now).await? else {
+            return Ok(None);
+        };
+        let consent = self
+            .get_consent(env_id, &session.user_id, client_id, resource_id)
+            .await?;
+        Ok(Some((session, consent)))
+    }
+
     /// [`TokenStore::consume_code`], then the code's grant ([`GrantStore::get_grant`]) for
     /// a first or replayed redemption and its user ([`UserStore::get_user`]) for a first
     /// one. A backend may do it in one trip to the database (the grant and user then read in

@@ -24,8 +24,8 @@ use gatehouse_oauth::{ErrorCode, OAuthError};
 use gatehouse_store::PendingAuthorizationRecord;
 
 use super::{
-    Step, browser_id, complete, current_session, emit_failure, error_redirect, next_step,
-    redirect as redirect_to, server_error_page,
+    KnownConsent, Step, browser_id, complete, current_session, emit_failure, error_redirect,
+    next_step, redirect as redirect_to, server_error_page,
 };
 use crate::admin::client_has_grant;
 use crate::audit::Ev;
@@ -185,11 +185,16 @@ async fn handle(
         created_at: now,
         expires_at: now + env.record.settings.pending_ttl.max(600),
     };
-    let session = match current_session(s, env, headers).await {
+    let signed_in = match current_session(s, env, headers, &client, &pending.resource_id).await {
         Ok(v) => v,
         Err(e) => return server_error_page(&e),
     };
-    let step = match next_step(s, env, &client, &pending, session.as_ref()).await {
+    let session = signed_in.as_ref().map(|(session, _)| session);
+    let known = signed_in.as_ref().map(|(session, consent)| KnownConsent {
+        user_id: &session.user_id,
+        consent: consent.as_ref(),
+    });
+    let step = match next_step(s, env, &client, &pending, session, known).await {
         Ok(step) => step,
         Err(e) => return server_error_page(&e),
     };

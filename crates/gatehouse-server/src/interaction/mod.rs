@@ -17,8 +17,8 @@ use gatehouse_oauth::scope::ScopeSet;
 use gatehouse_oauth::secret::Secret;
 use gatehouse_oauth::{ErrorCode, OAuthError};
 use gatehouse_store::{
-    AuthCodeRecord, ClientKind, ClientRecord, GrantRecord, PendingAuthorizationRecord,
-    SessionRecord,
+    AuthCodeRecord, ClientKind, ClientRecord, ConsentRecord, GrantRecord,
+    PendingAuthorizationRecord, SessionRecord,
 };
 
 use crate::audit::Ev;
@@ -51,7 +51,9 @@ pub fn browser_id(env: &EnvHandle, headers: &HeaderMap) -> (String, Option<Heade
     }
 }
 
-/// The session of this browser in this environment, if any.
+/// The session of this browser in this environment, if any, with its user's consent for
+/// `client` and the MCP server `resource_id` (read in the same trip to the store: an
+/// authorization with a remembered consent needs both).
 ///
 /// The user is not read: disabling a user or resetting their password ends their sessions,
 /// and the code exchange checks the user again before anything is issued.
@@ -59,16 +61,33 @@ pub async fn current_session(
     state: &AppState,
     env: &EnvHandle,
     headers: &HeaderMap,
-) -> Result<Option<SessionRecord>, OAuthError> {
+    client: &Client,
+    resource_id: &str,
+) -> Result<Option<(SessionRecord, Option<ConsentRecord>)>, OAuthError> {
     let Some(value) = cookie(headers, &session_cookie(env)) else {
         return Ok(None);
     };
     let hash = Secret::presented(&value).hash();
     state
         .store
-        .get_session(env.id(), &hash, state.now())
+        .get_session_with_consent(
+            env.id(),
+            &hash,
+            state.now(),
+            client.consent_key(),
+            resource_id,
+        )
         .await
         .map_err(|e| internal("session lookup", e))
+}
+
+/// A user's consent for an authorization's client and MCP server, already read: `consent`
+/// is `None` when the user has none.
+pub struct KnownConsent<'a> {
+    /// Whose.
+    pub user_id: &'a str,
+    /// The consent.
+    pub consent: Option<&'a ConsentRecord>,
 }
 
 /// A pending authorization loaded for a page, checked against the browser.
@@ -211,13 +230,15 @@ pub enum Step {
 }
 
 /// Decides the next step. A login done for this very request (recorded on the pending
-/// authorization) satisfies `prompt=login` and `max_age`; otherwise the session must.
+/// authorization) satisfies `prompt=login` and `max_age`; otherwise the session must. The
+/// consent is looked up unless `known` already holds the deciding user's.
 pub async fn next_step(
     state: &AppState,
     env: &EnvHandle,
     client: &Client,
     p: &PendingAuthorizationRecord,
     session: Option<&SessionRecord>,
+    known: Option<KnownConsent<'_>>,
 ) -> Result<Step, OAuthError> {
     let prompt = Prompt::from_param(&p.prompt);
     let now = state.now();
@@ -242,11 +263,14 @@ pub async fn next_step(
             Step::Login
         });
     };
-    let consent = state
-        .store
-        .get_consent(env.id(), &user_id, client.consent_key(), &p.resource_id)
-        .await
-        .map_err(|e| internal("consent lookup", e))?;
+    let consent = match known {
+        Some(k) if k.user_id == user_id => k.consent.cloned(),
+        _ => state
+            .store
+            .get_consent(env.id(), &user_id, client.consent_key(), &p.resource_id)
+            .await
+            .map_err(|e| internal("consent lookup", e))?,
+    };
     let covered = consent.is_some_and(|c| {
         ScopeSet::from_tokens(p.scope.split(' '))
             .is_subset_of(&ScopeSet::from_tokens(c.scope.split(' ')))
@@ -393,7 +417,7 @@ pub async fn proceed(
     session: Option<&SessionRecord>,
     after_post: bool,
 ) -> Response {
-    let step = match next_step(state, env, &loaded.client, &loaded.pending, session).await {
+    let step = match next_step(state, env, &loaded.client, &loaded.pending, session, None).await {
         Ok(s) => s,
         Err(e) => return server_error_page(&e),
     };

@@ -319,3 +319,45 @@ pub async fn delete_user_sessions_removes_only_that_users_sessions(store: Arc<dy
         "another environment's session kept"
     );
 }
+
+/// [`Store::get_session_with_consent`]: an unexpired session with its user's consent for
+/// that client and resource (or none); no session (unknown, expired, another environment's)
+/// means nothing, whatever consents exist.
+pub async fn get_session_with_consent_reads_the_sessions_users_consent(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let (u, c, r) = (user_id(ENV_A), client_id(ENV_A), resource_id(ENV_A));
+    let s = session(ENV_A, "sid", &u, T0 + 100);
+    store.create_session(&s).await.unwrap();
+    let both = |now| {
+        let store = store.clone();
+        let (c, r) = (c.clone(), r.clone());
+        async move {
+            store
+                .get_session_with_consent(ENV_A, &hash("sid"), now, &c, &r)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(both(T0 + 99).await, Some((s.clone(), None)));
+    let granted = consent(ENV_A, &u, &c, &r, "read", T0);
+    store.upsert_consent(&granted).await.unwrap();
+    assert_eq!(both(T0 + 99).await, Some((s.clone(), Some(granted))));
+    assert_eq!(
+        store
+            .get_session_with_consent(ENV_A, &hash("sid"), T0 + 99, "another-client", &r)
+            .await
+            .unwrap(),
+        Some((s, None))
+    );
+    assert_eq!(both(T0 + 100).await, None, "expired");
+    for (env, clear) in [(ENV_A, "unknown"), (ENV_B, "sid")] {
+        assert_eq!(
+            store
+                .get_session_with_consent(env, &hash(clear), T0, &c, &r)
+                .await
+                .unwrap(),
+            None,
+            "{env} {clear}"
+        );
+    }
+}

@@ -214,6 +214,7 @@ macro_rules! __conformance_with_cases {
             users::update_user_replaces_name_password_and_disabled_only,
             users::user_lookups_with_another_environment_find_nothing,
             interaction::session_is_found_until_it_expires,
+            interaction::get_session_with_consent_reads_the_sessions_users_consent,
             interaction::delete_session_removes_it_once,
             interaction::pending_is_found_until_it_expires,
             interaction::set_pending_user_records_who_logged_in,
