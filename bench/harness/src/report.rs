@@ -777,7 +777,7 @@ pub(crate) fn run(a: &ReportArgs) -> Result<()> {
     }
     let seeds = d.of_type("seed");
     if !seeds.is_empty() {
-        md.push_str("## Growth seeding\n\nOne row of each kind through the store API, then copied with one `INSERT … SELECT` per table; log rows through the store API in batches; the server is stopped meanwhile and started afresh for each measurement.\n\n| Step | clients added | grants + refresh tokens added | log rows added | seconds | database + WAL size |\n|---|---:|---:|---:|---:|---:|\n");
+        md.push_str("## Growth seeding\n\nOne row of each kind through the store API, then copied with one `INSERT … SELECT` per table; log rows through the store API in batches; the server is stopped meanwhile. The 1k and the large database then take turns, round by round, each round on a fresh copy of its seeded database with the server started afresh.\n\n| Step | clients added | grants + refresh tokens added | log rows added | seconds | database + WAL size |\n|---|---:|---:|---:|---:|---:|\n");
         for r in &seeds {
             let _ = writeln!(
                 md,

@@ -4,29 +4,15 @@
 mod common;
 
 use common::TempDir;
-use gatehouse_store::conformance::fixtures::*;
-use gatehouse_store::{GrantStore, Rotation, TokenStore};
+use gatehouse_store::conformance::fixtures::hash;
+use gatehouse_store::conformance::refresh::a_token_revoked_on_its_own_row_stays_revoked;
 use gatehouse_store_sqlite::SqliteStore;
 use rusqlite::params;
-
-/// A token's own `revoked_at`, read past the store (as the row holds it).
-fn own_revoked_at(raw: &rusqlite::Connection, clear: &str) -> Option<i64> {
-    raw.query_row(
-        "SELECT revoked_at FROM refresh_tokens WHERE hash = ?1",
-        [hash(clear).as_str()],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
 
 #[tokio::test]
 async fn a_family_revocation_marks_the_grant_and_earlier_token_revocations_still_count() {
     let dir = TempDir::new();
     let store = SqliteStore::open(&dir.db()).unwrap();
-    let g = seed_grant(&store, "g1").await;
-    for t in ["r1", "r2"] {
-        store.create_refresh(&refresh(&g, t, T0)).await.unwrap();
-    }
     let raw = rusqlite::Connection::open(dir.db()).unwrap();
     let indexed: i64 = raw
         .query_row(
@@ -36,55 +22,23 @@ async fn a_family_revocation_marks_the_grant_and_earlier_token_revocations_still
         )
         .unwrap();
     assert_eq!(indexed, 0, "refresh tokens are not indexed by grant");
-
-    // Before schema 5 a revocation wrote each token's row: such a token reads as revoked and
-    // cannot be rotated, while its grant is not revoked.
-    raw.execute(
-        "UPDATE refresh_tokens SET revoked_at = ?1 WHERE hash = ?2",
-        params![T0 + 3, hash("r1").as_str()],
-    )
-    .unwrap();
-    let r1 = store
-        .get_refresh(ENV_A, &hash("r1"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(r1.revoked_at, Some(T0 + 3));
-    let found = store
-        .get_refresh_with_grant(ENV_A, &hash("r1"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (found.token.revoked_at, found.grant.revoked_at),
-        (Some(T0 + 3), None)
-    );
-    let r3 = refresh(&g, "r3", T0 + 4);
-    let rotation = store
-        .rotate_refresh(
-            ENV_A,
-            &hash("r1"),
-            &successor(&r3),
-            b"sealed r3",
-            30,
-            T0 + 4,
-            open_gate(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(rotation.outcome, Rotation::Revoked);
-
-    // Revoking the grant now writes the grant only; every token reads as revoked, an earlier
-    // token revocation keeping its own time.
-    assert!(
-        store
-            .revoke_grant(ENV_A, "g1", "revoked_by_client", T0 + 5)
-            .await
+    a_token_revoked_on_its_own_row_stays_revoked(
+        &store,
+        async |clear, at| {
+            raw.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?1 WHERE hash = ?2",
+                params![at, hash(clear).as_str()],
+            )
+            .unwrap();
+        },
+        async |clear| {
+            raw.query_row(
+                "SELECT revoked_at FROM refresh_tokens WHERE hash = ?1",
+                [hash(clear).as_str()],
+                |r| r.get(0),
+            )
             .unwrap()
-    );
-    assert_eq!(own_revoked_at(&raw, "r2"), None);
-    for (t, at) in [("r1", T0 + 3), ("r2", T0 + 5)] {
-        let token = store.get_refresh(ENV_A, &hash(t)).await.unwrap().unwrap();
-        assert_eq!(token.revoked_at, Some(at), "{t}");
-    }
+        },
+    )
+    .await;
 }

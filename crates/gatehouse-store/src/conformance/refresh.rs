@@ -597,3 +597,52 @@ pub async fn rotate_refresh_exactly_one_rotation_under_concurrency(store: Arc<dy
         Some(hash(&format!("s{w}")))
     );
 }
+
+/// Schema 5: a family's revocation is written on its grant only. A token revoked on its
+/// own row (as versions before schema 5 did, which `mark_own(clear, at)` does past the
+/// store) reads as revoked and cannot be rotated while its grant is live; revoking the
+/// grant then writes no token row (`own(clear)` reads a row's own `revoked_at`) and every
+/// token reads as revoked, an earlier token revocation keeping its own time. Not in the
+/// suite: each backend calls it with its raw access.
+pub async fn a_token_revoked_on_its_own_row_stays_revoked(
+    store: &dyn Store,
+    mark_own: impl AsyncFn(&str, Timestamp),
+    own: impl AsyncFn(&str) -> Option<Timestamp>,
+) {
+    let g = seed_grant(store, "g1").await;
+    for t in ["r1", "r2"] {
+        store.create_refresh(&refresh(&g, t, T0)).await.unwrap();
+    }
+    mark_own("r1", T0 + 3).await;
+    let r1 = store
+        .get_refresh(ENV_A, &hash("r1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r1.revoked_at, Some(T0 + 3));
+    let found = store
+        .get_refresh_with_grant(ENV_A, &hash("r1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.token.revoked_at, found.grant.revoked_at),
+        (Some(T0 + 3), None)
+    );
+    let r3 = refresh(&g, "r3", T0 + 4);
+    assert_eq!(
+        rotate(store, "r1", &r3, "sealed r3", T0 + 4).await,
+        Rotation::Revoked
+    );
+    assert!(
+        store
+            .revoke_grant(ENV_A, "g1", "revoked_by_client", T0 + 5)
+            .await
+            .unwrap()
+    );
+    assert_eq!(own("r2").await, None);
+    for (t, at) in [("r1", T0 + 3), ("r2", T0 + 5)] {
+        let token = store.get_refresh(ENV_A, &hash(t)).await.unwrap().unwrap();
+        assert_eq!(token.revoked_at, Some(at), "{t}");
+    }
+}
