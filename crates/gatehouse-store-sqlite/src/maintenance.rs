@@ -1,4 +1,5 @@
-//! Server-wide values, garbage collection and the health check: the [`Store`] methods.
+//! The [`Store`] methods: server-wide values, garbage collection, the health check, and the
+//! lookups that span aggregates on a hot path, each one trip to a database thread.
 
 use async_trait::async_trait;
 use gatehouse_store::{
