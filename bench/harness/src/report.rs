@@ -803,8 +803,10 @@ pub(crate) fn run(a: &ReportArgs) -> Result<()> {
          closed loop, on one thread (like `wrk -t1 -cN`), sharing the machine's cores with the \
          server under test, loopback only, no TLS. The targets of a scenario take turns: one \
          round of each (after its own warm-up), then the next round of each, so that a ratio \
-         compares the same minutes of a machine whose speed drifts; the tables give the median \
-         of a target's rounds, listed in the order they ran. CPU is the utime+stime delta of the server's \
+         compares the same minutes of a machine whose speed drifts: a target's verdict takes \
+         the median of the rounds' own ratios (each round's pair ran side by side), with the \
+         ratio of the medians beside it. The tables give the median of a target's rounds, \
+         listed in the order they ran. CPU is the utime+stime delta of the server's \
          process tree (`/proc/<pid>/stat`) per 1,000 successful operations; peak RSS is VmHWM \
          of the tree, reset (`clear_refs`) after warm-up. An operation is one request, except \
          `authcode` (authorize redirect + code exchange: two requests) and `refresh` (one \
