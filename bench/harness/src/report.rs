@@ -99,12 +99,13 @@ impl Data {
         v.filter(|v| !v.is_empty())
     }
 
-    /// `ours` against `theirs` in `key`, round by round: the rounds of a scenario take turns
+    /// `ours` against `theirs` in `key` through `f` (a ratio, a difference). Round by round
+    /// when both targets ran the same number of rounds: the rounds of a scenario take turns
     /// (each round runs every target once, in the same minutes), so a round's pair saw the
     /// same machine, and a slowdown of a few seconds spoils one pair instead of tilting one
-    /// side's median. The median of the per-round values of `f`, and those values; `None`
-    /// unless both targets ran the same number of rounds.
-    fn paired(
+    /// side's median; the median of the per-round values decides. Otherwise `f` of the two
+    /// medians, with no rounds. `None` when a figure is missing or the result not finite.
+    fn compare(
         &self,
         scenario: &str,
         ours: &str,
@@ -112,25 +113,34 @@ impl Data {
         key: &str,
         f: fn(f64, f64) -> f64,
     ) -> Option<Paired> {
-        let a = self.per_round(scenario, ours, key)?;
-        let b = self.per_round(scenario, theirs, key)?;
-        (a.len() == b.len()).then(|| {
-            let rounds: Vec<f64> = a.iter().zip(&b).map(|(&a, &b)| f(a, b)).collect();
-            Paired {
-                median: results::median(rounds.clone()),
-                rounds,
+        let rounds = |t| self.per_round(scenario, t, key);
+        let p = match (rounds(ours), rounds(theirs)) {
+            (Some(a), Some(b)) if a.len() == b.len() => {
+                let rounds: Vec<f64> = a.iter().zip(&b).map(|(&a, &b)| f(a, b)).collect();
+                Paired {
+                    median: results::median(rounds.clone()),
+                    rounds,
+                }
             }
-        })
+            _ => {
+                let med = |t| self.load(scenario, t).and_then(|r| num(&r[key]));
+                Paired {
+                    median: f(med(ours)?, med(theirs)?),
+                    rounds: Vec::new(),
+                }
+            }
+        };
+        p.median.is_finite().then_some(p)
     }
 
-    /// `ours / theirs` in throughput, round by round ([`Data::paired`]).
-    fn paired_rps(&self, scenario: &str, ours: &str, theirs: &str) -> Option<Paired> {
-        self.paired(scenario, ours, theirs, "rps", |a, b| a / b)
-            .filter(|p| p.median.is_finite())
+    /// `ours / theirs` in throughput ([`Data::compare`]).
+    fn rps_ratio(&self, scenario: &str, ours: &str, theirs: &str) -> Option<Paired> {
+        self.compare(scenario, ours, theirs, "rps", |a, b| a / b)
     }
 }
 
-/// A comparison made round by round: the median of the per-round values decides.
+/// A comparison of two targets: the median of the per-round values (none when the targets
+/// could not be paired by round, and `median` compares their medians).
 struct Paired {
     median: f64,
     rounds: Vec<f64>,
@@ -145,6 +155,11 @@ impl Paired {
             .map(|x| format!("{:.digits$}{unit}", x * scale))
             .collect();
         v.join(" / ")
+    }
+
+    /// Whether there is more than one round to show.
+    fn has_rounds(&self) -> bool {
+        self.rounds.len() > 1
     }
 }
 
@@ -227,9 +242,9 @@ fn ratio_check(d: &Data, out: &mut Vec<Verdict>, r: &Ratio<'_>) {
     } else {
         (1.0, 1, "×")
     };
-    let paired = d.paired_rps(scenario, ours, theirs);
-    let measured = match (a, b, &paired) {
-        (Some(a), Some(b), Some(p)) if p.rounds.len() > 1 => format!(
+    let ratio = d.rps_ratio(scenario, ours, theirs);
+    let measured = match (a, b, &ratio) {
+        (Some(a), Some(b), Some(p)) if p.has_rounds() => format!(
             "{:.digits$}{unit} (rounds {}; medians {} vs {} ops/s = {:.digits$}{unit})",
             p.median * scale,
             p.rounds_text(scale, digits, unit),
@@ -245,14 +260,11 @@ fn ratio_check(d: &Data, out: &mut Vec<Verdict>, r: &Ratio<'_>) {
         ),
         _ => format!("{ours}: {}, {theirs}: {}", fmt_n(a, 0), fmt_n(b, 0)),
     };
-    let ratio = paired
-        .map(|p| p.median)
-        .or_else(|| a.zip(b).map(|(a, b)| a / b));
     out.push(Verdict {
         scenario: title.into(),
         target: goal_text.into(),
         measured,
-        met: ratio.map(|r| r >= goal),
+        met: ratio.map(|r| r.median >= goal),
         reach: None,
     });
 }
@@ -264,27 +276,22 @@ const GATEWAY: &str = "gatehouse-gateway → demo-server";
 const DIRECT: &str = "demo-server direct";
 
 /// µs of p50 latency that `target` adds to the upstream served directly: the median of the
-/// rounds' differences ([`Data::paired`]), else the difference of the medians.
+/// rounds' differences ([`Data::compare`]).
 fn added_p50(d: &Data, scenario: &str, target: &str) -> Option<f64> {
-    let ms = d
-        .paired(scenario, target, DIRECT, "p50_ms", |t, direct| t - direct)
-        .map(|p| p.median)
-        .or_else(|| {
-            let p50 = |t| d.load(scenario, t).and_then(|r| num(&r["p50_ms"]));
-            Some(p50(target)? - p50(DIRECT)?)
-        })?;
-    ms.is_finite().then_some(ms * 1000.0)
+    let added = d.compare(scenario, target, DIRECT, "p50_ms", |t, direct| t - direct)?;
+    Some(added.median * 1000.0)
 }
 
 /// client_credentials at 10× the peer: out of reach when the sign-one-JWT ceiling itself
 /// (no database, no client authentication) is below 10× the peer.
 fn reach_cc(d: &Data) -> Option<String> {
-    let (ceiling, peer) = (d.rps("cc", CEILING)?, d.rps("cc", "oidc-provider")?);
-    let paired = d.paired_rps("cc", CEILING, "oidc-provider");
-    let ratio = paired.as_ref().map_or(ceiling / peer, |p| p.median);
-    let rounds = match &paired {
-        Some(p) if p.rounds.len() > 1 => format!("rounds {}; ", p.rounds_text(1.0, 1, "×")),
-        _ => String::new(),
+    let ceiling = d.rps("cc", CEILING)?;
+    let p = d.rps_ratio("cc", CEILING, "oidc-provider")?;
+    let ratio = p.median;
+    let rounds = if p.has_rounds() {
+        format!("rounds {}; ", p.rounds_text(1.0, 1, "×"))
+    } else {
+        String::new()
     };
     (ratio < 10.0).then(|| {
         format!(
@@ -349,10 +356,8 @@ fn reach_db(d: &Data, scenario: &str, goal: f64, cores: Option<f64>) -> Option<S
 /// The gateway's share of direct throughput: out of reach when a byte relay in front of
 /// the same upstream, in the same rounds, keeps less than the target.
 fn reach_gateway_share(d: &Data) -> Option<String> {
-    let (relay, direct) = (d.rps("gateway", RELAY)?, d.rps("gateway", DIRECT)?);
-    let share = d
-        .paired_rps("gateway", RELAY, DIRECT)
-        .map_or(relay / direct, |p| p.median);
+    let relay = d.rps("gateway", RELAY)?;
+    let share = d.rps_ratio("gateway", RELAY, DIRECT)?.median;
     (share < 0.9).then(|| {
         format!(
             "a byte relay (socat: no HTTP parsing, no token) in front of the same upstream, in \
@@ -606,25 +611,17 @@ fn targets(d: &Data, crit: &BTreeMap<String, f64>, cores: Option<f64>) -> Vec<Ve
         );
         // Cost: server CPU per operation (the load generator shares the cores, so throughput
         // understates a change in cost); throughput shown beside it. The two sizes take
-        // turns round by round, so they are compared round by round ([`Data::paired`]).
-        let paired = |key: &str, f: fn(f64, f64) -> f64| {
-            d.paired("growth", big_name, &small_name, key, f)
-                .filter(|p| p.median.is_finite())
-        };
-        let cost_rounds = paired("cpu_s_per_1k", |b, s| b / s);
-        let slow_rounds = paired("rps", |b, s| s / b);
-        let cost = cost_rounds.as_ref().map(|p| p.median).or_else(|| {
-            get(small, "cpu_s_per_1k")
-                .zip(get(big, "cpu_s_per_1k"))
-                .map(|(s, b)| b / s)
+        // turns round by round, so they are compared round by round ([`Data::compare`]).
+        let cost = d.compare("growth", big_name, &small_name, "cpu_s_per_1k", |b, s| {
+            b / s
         });
-        let slow = slow_rounds
-            .as_ref()
-            .map(|p| p.median)
-            .or_else(|| get(small, "rps").zip(get(big, "rps")).map(|(s, b)| s / b));
-        let rounds = |p: &Option<Paired>| match p {
-            Some(p) if p.rounds.len() > 1 => format!(" (rounds {})", p.rounds_text(1.0, 2, "×")),
-            _ => String::new(),
+        let slow = d.compare("growth", big_name, &small_name, "rps", |b, s| s / b);
+        let rounds = |p: &Paired| {
+            if p.has_rounds() {
+                format!(" (rounds {})", p.rounds_text(1.0, 2, "×"))
+            } else {
+                String::new()
+            }
         };
         let label = big
             .and_then(|r| r["target"].as_str())
@@ -633,17 +630,21 @@ fn targets(d: &Data, crit: &BTreeMap<String, f64>, cores: Option<f64>) -> Vec<Ve
         v.push(Verdict {
             scenario: format!("growth: {name}"),
             target: "cost within 1.2× from 1k to 1M rows".into(),
-            measured: match (cost, slow) {
+            measured: match (&cost, &slow) {
                 (Some(c), Some(sl)) => format!(
-                    "1k → {label}: CPU per op {c:.2}×{}, throughput {sl:.2}×{}; medians {} → {} ops/s",
-                    rounds(&cost_rounds),
-                    rounds(&slow_rounds),
+                    "1k → {label}: CPU per op {:.2}×{}, throughput {:.2}×{}; medians {} → {} ops/s",
+                    c.median,
+                    rounds(c),
+                    sl.median,
+                    rounds(sl),
                     fmt_n(get(small, "rps"), 0),
                     fmt_n(get(big, "rps"), 0)
                 ),
                 _ => "–".into(),
             },
-            met: cost.zip(slow).map(|(c, sl)| c <= 1.2 && sl <= 1.2),
+            met: cost
+                .zip(slow)
+                .map(|(c, sl)| c.median <= 1.2 && sl.median <= 1.2),
             reach: None,
         });
     }
