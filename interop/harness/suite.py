@@ -871,9 +871,13 @@ class InspectorWeb(Scenario):
     def phase_a(self, rec, w):
         client_port, server_port = w.inspector_ports
         origin = w.inspector_origin
-        for port in w.inspector_ports:
-            if not port_free(port):
-                raise Fail(f"port {port} is in use since the suite started: MCP Inspector needs it ({origin} is the origin CORS allows)")
+        # A second attempt after a client race starts right after the first one's Inspector
+        # was stopped; its Node processes may take a moment to let go of the ports.
+        deadline = time.time() + 20
+        while busy := [p for p in w.inspector_ports if not port_free(p)]:
+            if time.time() > deadline:
+                raise Fail(f"port {busy[0]} is still in use after 20 s: MCP Inspector needs it ({origin} is the origin CORS allows)")
+            time.sleep(0.25)
         token = secrets.token_hex(16)
         env = rec.env({"PATH": w.tools.node22_path(), "CLIENT_PORT": str(client_port), "SERVER_PORT": str(server_port),
                        "HOST": "127.0.0.1", "MCP_AUTO_OPEN_ENABLED": "false", "MCP_PROXY_AUTH_TOKEN": token,
